@@ -1,0 +1,76 @@
+/* app.h — one MediaNest instance.
+ *
+ * An app owns what must outlive a Lua generation: its listening socket and
+ * connections (http_server), the L1 cache, the metrics registry, the DB and
+ * Redis pools, WebSocket connections, child processes. It runs one current
+ * generation (gen.h) and any number of draining ones. A process normally has
+ * one app; specs start several in one process to act as several instances.
+ *
+ * Modules attach their per-app state lazily to a slot: app_slot_get() returns
+ * NULL the first time, the module creates its state and app_slot_set()s it
+ * with a destroy function that app_close() calls (destroy may start async
+ * closes; the memory of a uv handle is freed in its close callback).
+ */
+#ifndef MN_APP_H
+#define MN_APP_H
+
+#include <uv.h>
+#include <lua.h>
+
+typedef struct mn_app mn_app;
+typedef struct mn_gen mn_gen;
+
+typedef enum {
+    APP_SLOT_HTTP,     /* http_server.c */
+    APP_SLOT_CACHE,    /* cache.c: the L1 cache */
+    APP_SLOT_METRICS,  /* metrics.c: the registry */
+    APP_SLOT_PG,       /* pg_pool.c */
+    APP_SLOT_REDIS,    /* redis_client.c */
+    APP_SLOT_WS,       /* ws.c: connection registry and rooms */
+    APP_SLOT_FETCH,    /* fetch.c: the curl multi handle */
+    APP_SLOT_PROC,     /* proc.c: child processes */
+    APP_SLOT_LOG,      /* log.c */
+    APP_SLOT_EXTRA1,
+    APP_SLOT_EXTRA2,
+    APP_SLOT_COUNT
+} app_slot;
+
+typedef struct app_options {
+    const char *root;         /* source root: lua/, plugins/, static/, migrations/ */
+    const char *config_path;  /* config.lua, or NULL for defaults + environment */
+    const char *mode;         /* "serve", "check", "run" */
+    int demo;                 /* serve --demo */
+    const char *overrides_json; /* optional: a JSON object merged over the config */
+    const char *script;       /* mode "run": the script path */
+    int argc;                 /* mode "run": script arguments */
+    char **argv;
+} app_options;
+
+/* Called once the app's first generation booted (status 0) or failed
+ * (status < 0, err says why). For mode "run" it is called when the script
+ * task ended, status = the script's exit code. */
+typedef void (*app_ready_fn)(mn_app *a, int status, const char *err, void *ud);
+
+mn_app *app_create(uv_loop_t *loop, const app_options *o);
+int app_start(mn_app *a, app_ready_fn ready, void *ud);
+
+/* Graceful stop: stop accepting, let in-flight work finish (up to the drain
+ * timeout), close generations and slots, then call stopped. The app is freed
+ * after the callback. */
+void app_stop(mn_app *a, void (*stopped)(mn_app *a, void *ud), void *ud);
+
+uv_loop_t *app_loop(mn_app *a);
+mn_gen *app_current_gen(mn_app *a);
+const char *app_root(mn_app *a);
+int app_id(mn_app *a);
+
+void *app_slot_get(mn_app *a, app_slot s);
+void app_slot_set(mn_app *a, app_slot s, void *p, void (*destroy)(void *p));
+
+/* The app whose generation owns L. */
+mn_app *app_from_lua(lua_State *L);
+
+/* mode "serve": the listening port once ready, else -1. */
+int app_port(mn_app *a);
+
+#endif

@@ -1,0 +1,189 @@
+/* lua_app.c — nest.core.app: runtime facts for Lua, and starting further
+ * app instances in this process (specs use it to run servers, and two of
+ * them to act as two instances).
+ *
+ *   start{root=, config_path=, overrides_json=, demo=} -> handle | nil, err
+ *   handle:port(), handle:id(), handle:stop()   (stop waits for the drain)
+ *   info() -> {app_id, generation, lua_memory, tasks, root}
+ *   hrtime() -> seconds (monotonic, float); now() -> epoch seconds (float)
+ */
+#include "app.h"
+#include "gen.h"
+#include "lua_http.h"
+#include "lua_modules.h"
+#include "scheduler.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define APP_MT "nest.app"
+
+typedef struct app_box { mn_app *a; int port; } app_box;
+
+typedef struct app_op {
+    sched_op op;
+    mn_app *a;
+    int status;
+    char *err;
+    int cancelled;        /* the waiting task died; the callback cleans up */
+} app_op;
+
+static int start_push(sched_op *op, lua_State *L) {
+    app_op *o = (app_op *)op;
+    if (o->status != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, o->err ? o->err : "the app failed to start");
+        return 2;
+    }
+    app_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->a = o->a;
+    b->port = app_port(o->a) >= 0 ? app_port(o->a) : lua_http_port(o->a);
+    luaL_setmetatable(L, APP_MT);
+    return 1;
+}
+
+static void op_free(sched_op *op) {
+    app_op *o = (app_op *)op;
+    free(o->err);
+    free(o);
+}
+
+static void start_cancel(sched_op *op) { ((app_op *)op)->cancelled = 1; }
+
+static void on_failed_stop(mn_app *a, void *ud) { (void)a; (void)ud; }
+
+static void on_ready(mn_app *a, int status, const char *err, void *ud) {
+    app_op *o = ud;
+    o->status = status;
+    if (err) o->err = strdup(err);
+    if (status != 0) app_stop(a, on_failed_stop, NULL);
+    if (o->cancelled) {
+        if (status == 0) app_stop(a, on_failed_stop, NULL);
+        op_free(&o->op);
+        return;
+    }
+    sched_op_wake(&o->op);
+}
+
+static const char *field(lua_State *L, const char *k) {
+    lua_getfield(L, 1, k);
+    const char *v = lua_tostring(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static int l_start(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    mn_app *self = app_from_lua(L);
+    app_options o;
+    memset(&o, 0, sizeof o);
+    o.root = field(L, "root");
+    if (!o.root) o.root = app_root(self);
+    o.config_path = field(L, "config_path");
+    o.overrides_json = field(L, "overrides_json");
+    o.mode = "serve";
+    lua_getfield(L, 1, "demo");
+    o.demo = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    app_op *op = calloc(1, sizeof *op);
+    op->op.push = start_push;
+    op->op.release = op_free;
+    op->op.cancel = start_cancel;
+    if (sched_op_begin(L, &op->op, "nest.app.start") != 0) { free(op); return lua_error(L); }
+    op->a = app_create(app_loop(self), &o);
+    if (!op->a || app_start(op->a, on_ready, op) != 0) {
+        op->status = -1;
+        op->err = strdup("cannot create the app");
+        sched_op_wake(&op->op);
+    }
+    return sched_wait(L);
+}
+
+typedef struct stop_op { sched_op op; int cancelled; } stop_op;
+
+static int stop_push(sched_op *op, lua_State *L) { (void)op; lua_pushboolean(L, 1); return 1; }
+static void stop_release(sched_op *op) { free(op); }
+static void stop_cancel(sched_op *op) { ((stop_op *)op)->cancelled = 1; }
+
+static void on_stopped(mn_app *a, void *ud) {
+    (void)a;
+    stop_op *o = ud;
+    if (o->cancelled) free(o); else sched_op_wake(&o->op);
+}
+
+static int l_stop(lua_State *L) {
+    app_box *b = luaL_checkudata(L, 1, APP_MT);
+    if (!b->a) { lua_pushboolean(L, 1); return 1; }
+    luaL_argcheck(L, b->a != app_from_lua(L), 1, "an app cannot stop itself from its own code");
+    stop_op *o = calloc(1, sizeof *o);
+    o->op.push = stop_push;
+    o->op.release = stop_release;
+    o->op.cancel = stop_cancel;
+    if (sched_op_begin(L, &o->op, "nest.app.stop") != 0) { free(o); return lua_error(L); }
+    mn_app *a = b->a;
+    b->a = NULL;
+    app_stop(a, on_stopped, o);
+    return sched_wait(L);
+}
+
+static int l_port(lua_State *L) {
+    app_box *b = luaL_checkudata(L, 1, APP_MT);
+    lua_pushinteger(L, b->port);
+    return 1;
+}
+
+static int l_id(lua_State *L) {
+    app_box *b = luaL_checkudata(L, 1, APP_MT);
+    if (!b->a) return 0;
+    lua_pushinteger(L, app_id(b->a));
+    return 1;
+}
+
+static int l_info(lua_State *L) {
+    mn_gen *g = gen_from_lua(L);
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, app_id(g->app));
+    lua_setfield(L, -2, "app_id");
+    lua_pushinteger(L, g->id);
+    lua_setfield(L, -2, "generation");
+    lua_pushinteger(L, (lua_Integer)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + lua_gc(L, LUA_GCCOUNTB, 0));
+    lua_setfield(L, -2, "lua_memory");
+    lua_pushinteger(L, g->tasks);
+    lua_setfield(L, -2, "tasks");
+    lua_pushstring(L, app_root(g->app));
+    lua_setfield(L, -2, "root");
+    return 1;
+}
+
+static int l_hrtime(lua_State *L) {
+    lua_pushnumber(L, (double)uv_hrtime() / 1e9);
+    return 1;
+}
+
+static int l_now(lua_State *L) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    lua_pushnumber(L, (double)tv.tv_sec + (double)tv.tv_usec / 1e6);
+    return 1;
+}
+
+static int l_sentinel(lua_State *L) {
+    lua_pushlightuserdata(L, sched_sentinel());
+    return 1;
+}
+
+static int luaopen_nest_core_app(lua_State *L) {
+    static const luaL_Reg methods[] = {{"port", l_port}, {"id", l_id}, {"stop", l_stop}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"start", l_start}, {"info", l_info}, {"hrtime", l_hrtime},
+                                   {"now", l_now}, {"sentinel", l_sentinel}, {NULL, NULL}};
+    luaL_newmetatable(L, APP_MT);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newlib(L, fns);
+    return 1;
+}
+
+MN_LUA_MODULE("nest.core.app", luaopen_nest_core_app)
