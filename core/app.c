@@ -97,6 +97,13 @@ static void push_boot_options(lua_State *L, mn_app *a) {
     lua_setfield(L, -2, "generation");
 }
 
+static int boot_k(lua_State *L, int status, lua_KContext ctx) {
+    (void)status; (void)ctx;
+    return lua_gettop(L);
+}
+
+/* Runs nest.boot.start(opts); a continuation so the boot (and a script run
+ * by it) may wait on I/O. */
 static int l_boot(lua_State *L) {
     lua_getglobal(L, "require");
     lua_pushliteral(L, "nest.boot");
@@ -104,8 +111,8 @@ static int l_boot(lua_State *L) {
     lua_getfield(L, -1, "start");
     lua_insert(L, 1);
     lua_pop(L, 1);
-    lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, NULL);
-    return lua_gettop(L);
+    lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, boot_k);
+    return boot_k(L, LUA_OK, 0);
 }
 
 static void on_gen_drained(mn_gen *g);

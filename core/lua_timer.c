@@ -44,7 +44,9 @@ static int l_sleep(lua_State *L) {
     s->op.release = sleep_free;
     s->op.cancel = sleep_free;
     if (sched_op_begin(L, &s->op, "nest.timer.sleep") != 0) { free(s); return lua_error(L); }
-    uv_timer_init(app_loop(app_from_lua(L)), &s->t);
+    uv_loop_t *loop = app_loop(app_from_lua(L));
+    uv_update_time(loop);   /* the loop's cached time may be a whole turn old */
+    uv_timer_init(loop, &s->t);
     s->t.data = s;
     uv_timer_start(&s->t, on_sleep, ms, 0);
     return sched_wait(L);
@@ -122,6 +124,7 @@ static int start_timer(lua_State *L, int repeat) {
     lt->repeat = repeat;
     lt->hook.fn = on_retire;
     gen_hook_add(g, &lt->hook);
+    uv_update_time(app_loop(g->app));
     uv_timer_init(app_loop(g->app), &lt->t);
     lt->t.data = lt;
     uv_timer_start(&lt->t, on_tick, ms, repeat ? ms : 0);
