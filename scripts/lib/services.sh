@@ -466,7 +466,8 @@ mn_services_up() {
   fi
 
   if [ "$rc" -eq 0 ]; then
-    if [ -n "${REDIS_URL+set}" ] && [ "$REDIS_URL" != "${_MN_OWN_REDIS_URL:-}" ]; then
+    if [ -n "${REDIS_URL+set}" ] &&
+       { [ -z "${_MN_OWN_REDIS_URL+set}" ] || [ "$REDIS_URL" != "$_MN_OWN_REDIS_URL" ]; }; then
       export MN_REDIS_MANAGED=0
       if [ -n "$REDIS_URL" ] && ! _mn_wait_until 10 redis-cli -u "$REDIS_URL" ping >/dev/null 2>&1; then
         _mn_svc_log "REDIS_URL is set but its server does not answer"; rc=1
