@@ -3,7 +3,7 @@
 -- query, cookies and JSON body (lazily), path params, the user, and
 -- validators that answer 400 with a clear message when input is bad.
 local errors = require "nest.errors"
-local json = require "cjson.safe"
+local json = require "nest.json"
 
 local Request = {}
 Request.__index = Request

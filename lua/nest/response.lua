@@ -1,6 +1,6 @@
 -- nest/response.lua — the res object handlers fill; finish() turns it into
 -- what the core writes: status, headers, body, route, user, file.
-local json = require "cjson.safe"
+local json = require "nest.json"
 local errors = require "nest.errors"
 
 local Response = {}
