@@ -694,15 +694,12 @@ static void expose_metric(out *o, const metric *m) {
 
 void metrics_expose(metrics_registry *r, metrics_write_fn write, void *ud) {
     for (int i = 0; i < r->ncollectors; i++) r->collectors[i].fn(r, r->collectors[i].ud);
-    out *o = malloc(sizeof *o);
-    out stack_out;
-    if (!o) o = &stack_out;     /* degrade to the stack rather than fail */
-    o->write = write;
-    o->ud = ud;
-    o->n = 0;
-    for (const metric *m = r->first; m; m = m->next) expose_metric(o, m);
-    out_flush(o);
-    if (o != &stack_out) free(o);
+    out o;      /* on the stack: write() may longjmp (a Lua buffer), nothing to leak */
+    o.write = write;
+    o.ud = ud;
+    o.n = 0;
+    for (const metric *m = r->first; m; m = m->next) expose_metric(&o, m);
+    out_flush(&o);
 }
 
 typedef struct strbuf {

@@ -111,7 +111,8 @@ void metrics_remove_collector(metrics_registry *r, metrics_collector_fn fn, void
  * process_start_time_seconds, refreshed from /proc at each exposition. */
 int metrics_add_process_collector(metrics_registry *r);
 
-/* Run the collectors, then write the exposition in pieces to write(). */
+/* Run the collectors, then write the exposition in pieces to write().
+ * write() may raise a Lua error (longjmp out): nothing is left allocated. */
 typedef void (*metrics_write_fn)(void *ud, const char *p, size_t n);
 void metrics_expose(metrics_registry *r, metrics_write_fn write, void *ud);
 
