@@ -410,6 +410,7 @@ static void test_for_app(void) {
     CHECK(cache_for_app(&a) == c, "second call returns the same cache");
     CHECK(stats(c).max_bytes == CACHE_DEFAULT_BYTES, "default budget 64 MiB");
     a.destroy[APP_SLOT_CACHE](c);
+    uv_loop_close(uv_default_loop());
 }
 
 int main(void) {
