@@ -106,7 +106,9 @@ describe("nest.json", function()
     it("encodes json.empty_array and tables marked by json.array as []", function()
       assert.equal("[]", json.encode(json.empty_array))
       assert.equal("[]", json.encode(json.array()))
-      assert.equal('{"a":[],"b":[]}', json.encode({ a = json.empty_array, b = json.array({}) }))
+      -- key order of a Lua table is unspecified: check each member's text
+      local both = json.encode({ a = json.empty_array, b = json.array({}) })
+      assert.truthy(both:find('"a":[]', 1, true) and both:find('"b":[]', 1, true))
       assert.equal("[[],[[]]]", json.encode({ json.array(), { json.empty_array } }))
     end)
 
