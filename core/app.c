@@ -132,7 +132,10 @@ static void boot_done(sched_task *t, sched_status st, lua_State *co, int nres, v
         return;
     }
     if (nres < 1 || !lua_istable(co, -nres)) {
-        if (a->ready) a->ready(a, -1, "nest.boot.start did not return the hooks table", a->ready_ud);
+        /* boot answers nil, err for an expected failure (bad config, plugin) */
+        const char *msg = nres >= 2 ? lua_tostring(co, -nres + 1) : NULL;
+        if (a->ready) a->ready(a, -1, msg ? msg : "nest.boot.start did not return the hooks table",
+                               a->ready_ud);
         return;
     }
     lua_pushvalue(co, -nres);

@@ -24,11 +24,8 @@ static const char *usage =
     "  serve [-c FILE] [--demo]   run the server (SIGTERM drains and exits, SIGHUP reloads)\n"
     "  check [-c FILE]            validate the config and the plugins\n"
     "  migrate [-c FILE]          apply the database migrations\n"
-    "  reload [-c FILE]           ask the running server to reload its plugins\n"
     "  run SCRIPT [ARGS...]       run a Lua script with the whole runtime\n"
     "  busted [BUSTED ARGS...]    run the specs inside the runtime\n"
-    "  user add|list|set-role|disable ...   manage users\n"
-    "  token create NAME          print a new personal API token\n"
     "\n"
     "options: --help, --version. Environment: MEDIANEST_LISTEN, MEDIANEST_DATA_DIR,\n"
     "DATABASE_URL, REDIS_URL, MEDIANEST_SECRET_KEY, MEDIANEST_CONFIG (see config.lua.example).\n";

@@ -37,10 +37,13 @@ function M.start(opts)
   require("nest.coroutine").install()
   local config = require("nest.config")
   local cfg, err = config.load(opts)
-  if not cfg then error(err, 0) end
+  if not cfg then
+    if opts.mode == "run" then io.stderr:write("medianest: ", err, "\n") return 1 end
+    return nil, err
+  end
   if opts.mode == "run" then return run_script(opts, cfg) end
   local hooks, berr = require("nest.server").build(cfg, opts)
-  if not hooks then error(berr, 0) end
+  if not hooks then return nil, berr end
   return hooks
 end
 

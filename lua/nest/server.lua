@@ -64,6 +64,7 @@ function M.build(cfg, opts)
   end
   router.plugin = nil
   local app = new_app(cfg, router, loaded)
+  if opts.check then return { router = router, plugins = loaded } end
   for _, p in ipairs(loaded) do
     if p.plugin.init then
       local ok, ierr = xpcall(p.plugin.init, on_error, app, p.config)
