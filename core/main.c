@@ -21,7 +21,7 @@ static const char *usage =
     "usage: medianest <command> [options]\n"
     "\n"
     "commands:\n"
-    "  serve [-c FILE] [--demo]   run the server (SIGTERM drains and exits, SIGHUP reloads)\n"
+    "  serve [-c FILE] [--demo]   run the server (SIGTERM or SIGINT drains and exits)\n"
     "  check [-c FILE]            validate the config and the plugins\n"
     "  migrate [-c FILE]          apply the database migrations\n"
     "  run SCRIPT [ARGS...]       run a Lua script with the whole runtime\n"
