@@ -40,6 +40,7 @@ struct http_request {
     size_t bytes_out;
     void (*drain_cb)(http_request *r, int status, void *ud);
     void *drain_ud;
+    int from_static;                     /* answered by http_static_serve in dispatch */
 };
 
 struct http_conn {
@@ -505,6 +506,8 @@ static void conn_close_after_flush(http_conn *c) {
 static void request_finished(http_request *r) {
     http_conn *c = r->c;
     access_log(r);
+    if (c->s->h.on_finished)
+        c->s->h.on_finished(r, r->status, (double)(now_ns() - r->start_ns) / 1e9, c->s->h.ud);
     if (c->handling) c->s->inflight--;
     c->handling = 0;
     c->req = NULL;
@@ -525,7 +528,9 @@ static void dispatch(http_conn *c) {
     const char *path = http_request_path(r, &pl);
     int getlike = !strcmp(r->method, "GET") || r->head;
     if (s->statics && getlike && !(pl >= 4 && !memcmp(path, "/api", 4) && (pl == 4 || path[4] == '/'))) {
+        r->from_static = 1;
         if (http_static_serve(s->statics, r, path, pl, 0)) return;
+        r->from_static = 0;
     }
     s->h.on_request(r, s->h.ud);
 }
@@ -943,4 +948,8 @@ void http_request_set_userdata(http_request *r, void *p) { r->ud = p; }
 void http_request_set_meta(http_request *r, const char *route, const char *user) {
     if (route) { free(r->route); r->route = strdup(route); }
     if (user) { free(r->user); r->user = strdup(user); }
+}
+
+const char *http_request_route(http_request *r) {
+    return r->route ? r->route : r->from_static ? "static" : NULL;
 }

@@ -39,6 +39,10 @@ typedef struct http_handler {
     /* Body limit for r, asked once its headers are in (0 = the default). */
     size_t (*body_limit)(http_request *r, void *ud);
     void *ud;
+    /* Optional: r was answered (after the access log line, before r is
+     * freed); status as sent, seconds since its first byte. Not called for
+     * requests aborted by a closing connection. The metrics use it. */
+    void (*on_finished)(http_request *r, int status, double seconds, void *ud);
 } http_handler;
 
 http_server *http_server_create(uv_loop_t *loop, const http_limits *lim,
@@ -79,6 +83,9 @@ int http_request_is_head(http_request *r);
 uint64_t http_request_start_ns(http_request *r);
 /* For the access log and metrics: the route pattern and the user id. Copied. */
 void http_request_set_meta(http_request *r, const char *route, const char *user);
+/* The route set above; "static" for a file the server answered itself
+ * before on_request; NULL when neither (no route matched). */
+const char *http_request_route(http_request *r);
 void *http_request_userdata(http_request *r);
 void http_request_set_userdata(http_request *r, void *p);
 

@@ -12,6 +12,7 @@
 #include "http_server.h"
 #include "http_static.h"
 #include "lua_modules.h"
+#include "metrics.h"
 #include "scheduler.h"
 
 #include <lauxlib.h>
@@ -26,6 +27,9 @@ typedef struct lh_server {
     http_static *st;
     mn_app *app;
     FILE *log;
+    metrics_registry *mreg;     /* the app's; NULL once either side is gone */
+    metric *m_duration;         /* http_request_duration_seconds{method,route,status_code} */
+    metric *m_inflight;         /* http_requests_in_flight, refreshed by a collector */
 } lh_server;
 
 /* The Lua side of one request; lives in Lua memory while its task runs. */
@@ -280,6 +284,56 @@ static size_t body_limit(http_request *r, void *ud) {
 
 static void log_to_file(const char *line, size_t n, void *ud) { fwrite(line, 1, n, (FILE *)ud); }
 
+/* ---- request metrics ------------------------------------------------------ */
+
+/* Every answered request: one histogram observation. route is the pattern
+ * the dispatcher returned, "static" for files, "unmatched" otherwise (never
+ * the raw path: it would make a series per URL). The registry's hash lookup
+ * finds the series; no allocation once it exists. */
+static void on_finished(http_request *r, int status, double seconds, void *ud) {
+    lh_server *h = ud;
+    if (!h->m_duration) return;
+    const char *route = http_request_route(r);
+    const char *method = http_request_method(r);
+    char code[4] = "000";
+    if (status >= 100 && status <= 999) {
+        code[0] = (char)('0' + status / 100);
+        code[1] = (char)('0' + status / 10 % 10);
+        code[2] = (char)('0' + status % 10);
+    }
+    const char *v[3] = {method[0] ? method : "OTHER", route ? route : "unmatched", code};
+    metric_series *sr = metrics_series(h->m_duration, v, NULL, 3);
+    if (sr) metrics_series_observe(sr, seconds);
+}
+
+static void collect_inflight(metrics_registry *reg, void *ud) {
+    (void)reg;
+    lh_server *h = ud;
+    metrics_set(h->m_inflight, http_server_inflight(h->srv), NULL);
+}
+
+static void metrics_attach(lh_server *h) {
+    metrics_registry *reg = metrics_for_app(h->app);
+    if (!reg) return;
+    static const char *const labels[] = {"method", "route", "status_code"};
+    h->m_duration = metrics_histogram(reg, "http_request_duration_seconds",
+                                      "HTTP request duration in seconds, by route pattern.",
+                                      labels, 3, NULL, 0);
+    h->m_inflight = metrics_gauge(reg, "http_requests_in_flight",
+                                  "HTTP requests being handled right now.", NULL, 0);
+    if (h->m_inflight && metrics_add_collector(reg, collect_inflight, h) == 0) h->mreg = reg;
+    else h->m_inflight = NULL;
+}
+
+/* The registry may already be gone (app_finish_stop frees slots last to
+ * first): only touch it while it is still the app's. */
+static void metrics_detach(lh_server *h) {
+    if (h->mreg && app_slot_get(h->app, APP_SLOT_METRICS) == h->mreg)
+        metrics_remove_collector(h->mreg, collect_inflight, h);
+    h->mreg = NULL;
+    h->m_duration = h->m_inflight = NULL;
+}
+
 static void on_server_closed(void *ud) {
     lh_server *h = ud;
     if (h->st) http_static_close(h->st);
@@ -289,6 +343,7 @@ static void on_server_closed(void *ud) {
 
 static void server_destroy(void *p) {
     lh_server *h = p;
+    metrics_detach(h);
     http_server_close(h->srv, on_server_closed, h);
 }
 
@@ -333,7 +388,8 @@ int lua_http_start(mn_app *a, mn_gen *g, const char **err) {
     lh_server *h = calloc(1, sizeof *h);
     if (!h) { lua_pop(L, 1); *err = "out of memory"; return -1; }
     h->app = a;
-    http_handler hd = {on_request, on_abort, body_limit, h};
+    http_handler hd = {on_request, on_abort, body_limit, h, on_finished};
+    metrics_attach(h);
     h->srv = http_server_create(app_loop(a), &lim, &hd);
     const char *headers = opt_str(L, idx, "headers");
     if (headers) http_server_set_headers(h->srv, headers);
