@@ -72,6 +72,7 @@ struct http_server {
     void *log_ud;
     http_conn *conns;
     int nconns, inflight;
+    int conns_closing;        /* closed connections whose handles are not yet */
     void (*close_cb)(void *ud);
     void *close_ud;
     char date[40]; time_t date_at;
@@ -751,6 +752,7 @@ static void on_conn_closed(uv_handle_t *h) {
     http_server *s = c->s;
     free(c->in);
     free(c);
+    s->conns_closing--;
     server_maybe_done(s);
 }
 
@@ -770,6 +772,7 @@ static void conn_close(http_conn *c) {
     if (c->prev) c->prev->next = c->next; else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
+    s->conns_closing++;      /* the server outlives these close callbacks */
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -863,7 +866,7 @@ void http_server_set_log(http_server *s, void (*w)(const char *, size_t, void *)
 
 /* The server is freed once its listener and every connection are closed. */
 static void server_maybe_done(http_server *s) {
-    if (!s->closing || s->nconns > 0 || s->listening || !s->close_cb) return;
+    if (!s->closing || s->nconns > 0 || s->conns_closing > 0 || s->listening || !s->close_cb) return;
     void (*cb)(void *) = s->close_cb;
     void *ud = s->close_ud;
     s->close_cb = NULL;
