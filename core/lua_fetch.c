@@ -1,0 +1,287 @@
+/* lua_fetch.c — "nest.core.fetch": the Lua binding of fetch.c.
+ *
+ *   request(url[, opts]) -> res | nil, err, detail
+ *     opts: method ("GET"), headers (array of "Name: value" strings),
+ *           body (string), connect_timeout / timeout (seconds; defaults 2 / 10),
+ *           max_size (bytes; default 10 MiB), follow (boolean),
+ *           max_redirects (default 5), service (metrics label),
+ *           max_host_connections (the app's per-host cap; default 10)
+ *     res:  {status, headers (lower-case names, repeats joined by ", "),
+ *            body, new_connections (0 = a kept-alive connection was reused),
+ *            redirects, url (the final one), duration (seconds)}
+ *     err:  "timeout", "connect refused: ...", "connect failed: ...",
+ *           "resolve failed: ...", "too large", "too many redirects",
+ *           "tls: ...", "bad url: ..." or curl's message; detail is curl's
+ *           own message.
+ * The task yields until the response is complete. A cancelled task (its
+ * client went away, the app stops) cancels the transfer; it is never resumed.
+ * Bad arguments (method, header lines) raise.
+ *
+ * The app's fetch_client lives in APP_SLOT_FETCH, created on first use.
+ * With opts.service, the duration of every completed request (failed ones
+ * too) is observed in upstream_request_duration_seconds{service} of the
+ * app's metrics registry.
+ */
+#include "app.h"
+#include "fetch.h"
+#include "lua_modules.h"
+#include "metrics.h"
+#include "scheduler.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fetch_op {
+    sched_op op;
+    fetch_req *r;
+    mn_app *app;
+    char *service;
+} fetch_op;
+
+static void destroy_client(void *p) { fetch_client_destroy(p); }
+
+static fetch_client *client_for(lua_State *L, mn_app *a, long max_host) {
+    fetch_client *c = app_slot_get(a, APP_SLOT_FETCH);
+    if (!c) {
+        c = fetch_client_create(app_loop(a), max_host);
+        if (!c) luaL_error(L, "nest.fetch: cannot create the curl multi handle");
+        app_slot_set(a, APP_SLOT_FETCH, c, destroy_client);
+    } else if (max_host > 0) {
+        fetch_client_set_max_host_connections(c, max_host);
+    }
+    return c;
+}
+
+static void observe(fetch_op *o) {
+    metrics_registry *reg = metrics_for_app(o->app);
+    if (!reg) return;
+    static const char *const labels[] = {"service"};
+    metric *m = metrics_histogram(reg, "upstream_request_duration_seconds",
+                                  "Duration of outbound HTTP requests, by upstream service",
+                                  labels, 1, NULL, 0);
+    const char *values[] = {o->service};
+    if (m) metrics_observe(m, fetch_req_duration(o->r), values);
+}
+
+static void on_done(fetch_req *r, void *ud) {
+    fetch_op *o = ud;
+    (void)r;
+    if (o->service) observe(o);
+    sched_op_wake(&o->op);
+}
+
+static void op_free(fetch_op *o) {
+    free(o->service);
+    free(o);
+}
+
+static void op_release(sched_op *op) {
+    fetch_op *o = (fetch_op *)op;
+    fetch_req_free(o->r);
+    op_free(o);
+}
+
+static void op_cancel(sched_op *op) {
+    fetch_op *o = (fetch_op *)op;
+    fetch_cancel(o->r);
+    op_free(o);
+}
+
+static void push_headers(lua_State *L, const char *p, size_t n) {
+    lua_newtable(L);
+    const char *end = p + n;
+    luaL_Buffer b;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *le = eol ? eol : end;
+        const char *colon = memchr(p, ':', (size_t)(le - p));
+        if (colon && colon > p) {
+            const char *v = colon + 1, *ve = le;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            luaL_buffinit(L, &b);
+            for (const char *q = p; q < colon; q++) luaL_addchar(&b, (char)tolower((unsigned char)*q));
+            luaL_pushresult(&b);                          /* name */
+            lua_pushvalue(L, -1);
+            if (lua_rawget(L, -3) == LUA_TSTRING) {       /* a repeat: join */
+                lua_pushliteral(L, ", ");
+                lua_pushlstring(L, v, (size_t)(ve - v));
+                lua_concat(L, 3);
+            } else {
+                lua_pop(L, 1);
+                lua_pushlstring(L, v, (size_t)(ve - v));
+            }
+            lua_rawset(L, -3);
+        }
+        p = eol ? eol + 1 : end;
+    }
+}
+
+static int push_error(lua_State *L, fetch_req *r) {
+    const char *detail = fetch_req_error(r);
+    lua_pushnil(L);
+    switch (fetch_req_result(r)) {
+    case FETCH_ETIMEOUT: lua_pushliteral(L, "timeout"); break;
+    case FETCH_ECONNECT:
+        lua_pushfstring(L, "%s: %s", 
+                        fetch_req_os_errno(r) == ECONNREFUSED ? "connect refused" : "connect failed", detail);
+        break;
+    case FETCH_ERESOLVE: lua_pushfstring(L, "resolve failed: %s", detail); break;
+    case FETCH_ETOOLARGE: lua_pushliteral(L, "too large"); break;
+    case FETCH_EREDIRECTS: lua_pushliteral(L, "too many redirects"); break;
+    case FETCH_ETLS: lua_pushfstring(L, "tls: %s", detail); break;
+    default: lua_pushstring(L, detail[0] ? detail : "fetch failed"); break;
+    }
+    lua_pushstring(L, detail);
+    return 3;
+}
+
+static int op_push(sched_op *op, lua_State *L) {
+    fetch_req *r = ((fetch_op *)op)->r;
+    if (fetch_req_result(r) != FETCH_OK) return push_error(L, r);
+    size_t n;
+    const char *p;
+    lua_createtable(L, 0, 8);
+    lua_pushinteger(L, fetch_req_status(r));
+    lua_setfield(L, -2, "status");
+    p = fetch_req_headers(r, &n);
+    push_headers(L, p, n);
+    lua_setfield(L, -2, "headers");
+    p = fetch_req_body(r, &n);
+    lua_pushlstring(L, p, n);
+    lua_setfield(L, -2, "body");
+    lua_pushinteger(L, fetch_req_new_connections(r));
+    lua_setfield(L, -2, "new_connections");
+    lua_pushinteger(L, fetch_req_redirects(r));
+    lua_setfield(L, -2, "redirects");
+    lua_pushstring(L, fetch_req_effective_url(r));
+    lua_setfield(L, -2, "url");
+    lua_pushnumber(L, fetch_req_duration(r));
+    lua_setfield(L, -2, "duration");
+    return 1;
+}
+
+/* opts.<name> as milliseconds, 0 when absent */
+static long opt_ms(lua_State *L, const char *name) {
+    long ms = 0;
+    if (lua_getfield(L, 2, name) != LUA_TNIL) {
+        int ok;
+        lua_Number s = lua_tonumberx(L, -1, &ok);
+        if (!ok || !(s > 0 && s <= 86400))
+            luaL_error(L, "bad argument #2 to 'request' (opts.%s must be seconds in (0, 86400])", name);
+        ms = (long)(s * 1000 + 0.5);
+        if (ms < 1) ms = 1;
+    }
+    lua_pop(L, 1);
+    return ms;
+}
+
+static lua_Integer opt_int(lua_State *L, const char *name, lua_Integer min, lua_Integer max) {
+    lua_Integer v = 0;
+    if (lua_getfield(L, 2, name) != LUA_TNIL) {
+        int ok;
+        v = lua_tointegerx(L, -1, &ok);
+        if (!ok || v < min || v > max)
+            luaL_error(L, "bad argument #2 to 'request' (opts.%s must be an integer in [%I, %I])",
+                       name, min, max);
+    }
+    lua_pop(L, 1);
+    return v;
+}
+
+/* opts.<name> as a string (valid while opts is on the stack), or NULL */
+static const char *opt_str(lua_State *L, const char *name, size_t *len) {
+    const char *s = NULL;
+    int t = lua_getfield(L, 2, name);
+    if (t != LUA_TNIL) {
+        if (t != LUA_TSTRING)
+            luaL_error(L, "bad argument #2 to 'request' (opts.%s must be a string)", name);
+        s = lua_tolstring(L, -1, len);
+    }
+    lua_pop(L, 1);   /* the string stays alive: opts holds it */
+    return s;
+}
+
+static int l_request(lua_State *L) {
+    const char *url = luaL_checkstring(L, 1);
+    if (lua_isnoneornil(L, 2)) { lua_settop(L, 1); lua_newtable(L); }
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    fetch_options o = {0};
+    o.url = url;
+    o.method = opt_str(L, "method", NULL);
+    o.body = opt_str(L, "body", &o.body_len);
+    o.connect_timeout_ms = opt_ms(L, "connect_timeout");
+    o.total_timeout_ms = opt_ms(L, "timeout");
+    o.max_size = (size_t)opt_int(L, "max_size", 1, (lua_Integer)1 << 40);
+    o.max_redirects = (int)opt_int(L, "max_redirects", 1, 50);
+    long max_host = (long)opt_int(L, "max_host_connections", 1, 1000);
+    lua_getfield(L, 2, "follow");
+    o.follow = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    const char *service = opt_str(L, "service", NULL);
+
+    /* headers: an array of "Name: value" strings, kept alive by opts */
+    if (lua_getfield(L, 2, "headers") != LUA_TNIL) {
+        if (!lua_istable(L, -1)) luaL_error(L, "bad argument #2 to 'request' (opts.headers must be a table)");
+        int n = (int)luaL_len(L, -1);
+        const char **hs = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);  /* slot 4 */
+        for (int i = 1; i <= n; i++) {
+            if (lua_rawgeti(L, 3, i) != LUA_TSTRING)
+                luaL_error(L, "bad argument #2 to 'request' (opts.headers[%d] must be a string)", i);
+            hs[i - 1] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+        o.headers = hs;
+        o.nheaders = n;
+    }
+
+    mn_app *a = app_from_lua(L);
+    fetch_client *c = client_for(L, a, max_host);
+    fetch_op *op = calloc(1, sizeof *op);
+    if (!op) return luaL_error(L, "out of memory");
+    if (service && !(op->service = strdup(service))) { free(op); return luaL_error(L, "out of memory"); }
+    op->app = a;
+    op->op.push = op_push;
+    op->op.release = op_release;
+    op->op.cancel = op_cancel;
+    const char *why = "";
+    int rc = fetch_start(c, &o, on_done, op, &op->r, &why);
+    if (rc != 0) {
+        op_free(op);
+        if (rc == -ENOMEM) return luaL_error(L, "out of memory");
+        if (strncmp(why, "url", 3) == 0) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "bad url: %s", why);
+            return 2;
+        }
+        return luaL_error(L, "bad argument to 'request' (%s)", why);
+    }
+    /* fetch_start never calls done() itself, so binding now is in time */
+    if (sched_op_begin(L, &op->op, "nest.fetch") != 0) {
+        fetch_cancel(op->r);
+        op_free(op);
+        return lua_error(L);
+    }
+    return sched_wait(L);
+}
+
+/* stats() -> {max_host_connections} (no client yet: the default) */
+static int l_stats(lua_State *L) {
+    fetch_client *c = app_slot_get(app_from_lua(L), APP_SLOT_FETCH);
+    lua_createtable(L, 0, 1);
+    lua_pushinteger(L, c ? fetch_client_max_host_connections(c) : FETCH_DEFAULT_MAX_HOST_CONNECTIONS);
+    lua_setfield(L, -2, "max_host_connections");
+    return 1;
+}
+
+static int luaopen_nest_core_fetch(lua_State *L) {
+    static const luaL_Reg fns[] = {{"request", l_request}, {"stats", l_stats}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}
+
+MN_LUA_MODULE("nest.core.fetch", luaopen_nest_core_fetch)

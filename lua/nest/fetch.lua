@@ -1,0 +1,130 @@
+-- nest/fetch.lua — outbound HTTP (see core/lua_fetch.c, core/fetch.c).
+--
+--   local fetch = require "nest.fetch"
+--   local res, err = fetch(url, {
+--     method = "GET",                 -- any token; default GET
+--     headers = { Accept = "..." },   -- a value may be an array (repeated header)
+--     query = { q = "a b" },          -- appended, percent-encoded (a space is %20)
+--     body = "...",                   -- or json = { ... } (sets Content-Type)
+--     timeout = 5,                    -- total seconds, or { connect = 1, total = 5 }
+--     max_size = 1048576,             -- response body limit (default 10 MiB)
+--     follow = true,                  -- follow redirects (off by default; max 5)
+--     service = "overseerr",          -- label of upstream_request_duration_seconds
+--   })
+--   res = { status, ok, headers (lower-case), body, json(), new_connections,
+--           redirects, url, duration }
+--   err = "timeout" | "connect refused: ..." | "too large" | ...
+--
+-- Connections are kept alive and reused, at most fetch.max_host_connections
+-- (config, default 10) to one host at once; TLS certificates are always
+-- verified. Defaults for the timeouts and the size limit come from the
+-- config's `fetch` table when it has one.
+local core = require "nest.core.fetch"
+local json = require "nest.json"
+
+local M = {}
+
+-- Percent-encode everything but A-Z a-z 0-9 - _ . ~ (so ! ' ( ) * are
+-- encoded too: Overseerr rejects them raw, unlike JS encodeURIComponent).
+function M.encode_uri_component(s)
+  return (tostring(s):gsub("[^A-Za-z0-9%-_%.~]", function(c)
+    return ("%%%02X"):format(c:byte())
+  end))
+end
+local enc = M.encode_uri_component
+
+-- A query table as a string: keys sorted, array values repeat the key.
+function M.encode_query(q)
+  local keys = {}
+  for k in pairs(q) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = q[k]
+    if v == nil then v = q[tonumber(k)] end
+    if type(v) == "table" then
+      for _, x in ipairs(v) do parts[#parts + 1] = enc(k) .. "=" .. enc(x) end
+    elseif v ~= false then
+      parts[#parts + 1] = enc(k) .. "=" .. enc(v == true and "true" or v)
+    end
+  end
+  return table.concat(parts, "&")
+end
+
+local Response = {}
+Response.__index = Response
+
+-- res:json() -> the decoded body | nil, err
+function Response:json()
+  if self._json == nil then
+    local v, err = json.decode(self.body)
+    if v == nil then return nil, "invalid JSON: " .. tostring(err) end
+    self._json = v
+  end
+  return self._json
+end
+
+local function config_defaults()
+  local ok, config = pcall(require, "nest.config")
+  if not ok then return {} end
+  local ok2, cfg = pcall(config.get)
+  return ok2 and type(cfg) == "table" and type(cfg.fetch) == "table" and cfg.fetch or {}
+end
+
+local function header_lines(headers, have)
+  local lines = {}
+  for k, v in pairs(headers or {}) do
+    if type(k) ~= "string" then error("fetch: header names must be strings", 3) end
+    have[k:lower()] = true
+    if type(v) == "table" then
+      for _, x in ipairs(v) do lines[#lines + 1] = k .. ": " .. tostring(x) end
+    else
+      lines[#lines + 1] = k .. ": " .. tostring(v)
+    end
+  end
+  return lines
+end
+
+function M.fetch(url, opts)
+  if type(url) ~= "string" then error("fetch: url must be a string", 2) end
+  opts = opts or {}
+  local defaults = config_defaults()
+  local have = {}
+  local lines = header_lines(opts.headers, have)
+  local body = opts.body
+  if opts.json ~= nil then
+    local err
+    body, err = json.encode(opts.json)
+    if not body then error("fetch: cannot encode opts.json: " .. tostring(err), 2) end
+    if not have["content-type"] then lines[#lines + 1] = "Content-Type: application/json" end
+    if not have["accept"] then lines[#lines + 1] = "Accept: application/json" end
+  end
+  if opts.query then
+    local qs = type(opts.query) == "table" and M.encode_query(opts.query) or tostring(opts.query)
+    if qs ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. qs end
+  end
+  local connect, total = defaults.connect_timeout, defaults.timeout
+  local t = opts.timeout
+  if type(t) == "number" then total = t
+  elseif type(t) == "table" then connect, total = t.connect or connect, t.total or total
+  elseif t ~= nil then error("fetch: opts.timeout must be a number or {connect, total}", 2) end
+  local res, err, detail = core.request(url, {
+    method = opts.method and tostring(opts.method):upper() or nil,
+    headers = lines,
+    body = body,
+    connect_timeout = connect,
+    timeout = total,
+    max_size = opts.max_size or defaults.max_size,
+    follow = opts.follow and true or false,
+    max_redirects = type(opts.follow) == "number" and opts.follow or opts.max_redirects,
+    service = opts.service,
+    max_host_connections = defaults.max_host_connections,
+  })
+  if not res then return nil, err, detail end
+  res.ok = res.status >= 200 and res.status < 300
+  return setmetatable(res, Response)
+end
+
+M.stats = core.stats
+
+return setmetatable(M, { __call = function(_, url, opts) return M.fetch(url, opts) end })
