@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define READ_CHUNK 65536
@@ -955,4 +956,78 @@ void http_request_set_meta(http_request *r, const char *route, const char *user)
 
 const char *http_request_route(http_request *r) {
     return r->route ? r->route : r->from_static ? "static" : NULL;
+}
+
+/* ---- protocol upgrade (WebSocket) --------------------------------------- */
+
+typedef struct upgrade_write { uv_write_t w; char *data; } upgrade_write;
+
+static void on_upgrade_written(uv_write_t *w, int status) {
+    (void)status;   /* a failure shows up on the taker's next read or write */
+    upgrade_write *u = (upgrade_write *)w;
+    free(u->data);
+    free(u);
+}
+
+static void on_taken_closed(uv_handle_t *h) { free(h); }
+
+/* Answer r with 101 and hand the socket over: the descriptor is duplicated
+ * into a new uv_tcp_t (owned by the taker from then on, to be freed in its
+ * close callback), the 101 head is queued on it first, the bytes already
+ * read past the request are passed to on_taken (valid during the call
+ * only), and the HTTP connection is closed without touching the socket.
+ * r is freed before this returns, whatever the outcome. */
+int http_request_upgrade(http_request *r, const char *headers, size_t hlen,
+                         void (*on_taken)(uv_tcp_t *tcp, const char *buffered, size_t n, void *ud),
+                         void *ud) {
+    http_conn *c = r->c;
+    http_server *s = c->s;
+    int rc = 0;
+    uv_os_fd_t fd, nfd = -1;
+    uv_tcp_t *t = NULL;
+    char *head = NULL;
+    if (c->closing || c->req != r || !c->handling) rc = UV_ENOTCONN;
+    else if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0) rc = UV_EBUSY;
+    else if ((rc = uv_fileno((uv_handle_t *)&c->tcp, &fd)) == 0 && (nfd = dup(fd)) < 0) rc = UV_EMFILE;
+    if (rc == 0) {
+        size_t cap = 512 + s->extra_len + hlen;
+        head = malloc(cap);
+        t = malloc(sizeof *t);
+        int n = head ? snprintf(head, cap, "HTTP/1.1 101 %s\r\nDate: %s\r\nX-Request-Id: %s\r\n"
+                                           "%.*s%.*s\r\n", http_status_reason(101), date_header(s),
+                                r->id, (int)s->extra_len, s->extra_headers ? s->extra_headers : "",
+                                (int)hlen, headers ? headers : "")
+                              : -1;
+        if (!t || n < 0 || (size_t)n >= cap) rc = UV_ENOMEM;
+        else if ((rc = uv_tcp_init(s->loop, t)) == 0) {
+            if ((rc = uv_tcp_open(t, nfd)) != 0) {
+                uv_close((uv_handle_t *)t, on_taken_closed);
+                t = NULL;
+            } else {
+                nfd = -1;
+                upgrade_write *u = malloc(sizeof *u);
+                uv_buf_t b = uv_buf_init(head, (unsigned)n);
+                if (u) u->data = head;
+                if (!u || uv_write(&u->w, (uv_stream_t *)t, &b, 1, on_upgrade_written) != 0) {
+                    free(u);
+                    free(head);
+                    uv_close((uv_handle_t *)t, on_taken_closed);
+                    t = NULL;
+                    rc = UV_EPIPE;
+                }
+                head = NULL;
+            }
+        } else { free(t); t = NULL; }
+    }
+    if (rc != 0) { free(head); free(t); if (nfd >= 0) close(nfd); t = NULL; }
+    r->status = rc == 0 ? 101 : 500;
+    access_log(r);
+    c->handling = 0;
+    s->inflight--;
+    c->req = NULL;
+    request_free(r);
+    if (t) on_taken(t, c->in, c->in_len, ud);
+    c->in_len = 0;
+    conn_close(c);
+    return rc;
 }

@@ -112,6 +112,18 @@ int http_response_end(http_request *r);
 void http_response_on_drain(http_request *r, void (*cb)(http_request *r, int status, void *ud), void *ud);
 size_t http_server_high_water(http_request *r);
 
+/* Protocol upgrade (WebSocket): answer r with "101 Switching Protocols"
+ * plus `headers` ("Name: value\r\n" lines) and hand the socket over. The
+ * taker gets a new uv_tcp_t (its own from then on: it must uv_close it and
+ * free() it in the close callback) with the 101 already queued on it, and
+ * the bytes read past the request (valid during the call only). The HTTP
+ * connection is closed without closing the socket, and r is freed, whatever
+ * the outcome. 0, or a UV_E* code (on_taken is then not called; UV_EBUSY
+ * when earlier responses are still being written). */
+int http_request_upgrade(http_request *r, const char *headers, size_t hlen,
+                         void (*on_taken)(uv_tcp_t *tcp, const char *buffered, size_t n, void *ud),
+                         void *ud);
+
 const char *http_status_reason(int status);
 
 #endif
