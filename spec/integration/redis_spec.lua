@@ -9,30 +9,7 @@ local napp = require "nest.core.app"
 
 local REDIS_URL = os.getenv("REDIS_URL")
 
--- A private redis-server on a free loopback port (for outage specs).
-local private = {}
-function private.port()
-  local p = io.popen([[perl -MIO::Socket::INET -e 'my $s = IO::Socket::INET->new(Listen => 1,
-    LocalAddr => "127.0.0.1", LocalPort => 0) or die; print $s->sockport']])
-  local port = tonumber(p:read("a"))
-  p:close()
-  return port
-end
-function private.start(port)
-  local dir = h.tmpname("-redis")
-  os.execute("mkdir -p " .. dir)
-  assert(os.execute(("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --daemonize yes "
-    .. "--dir %s --logfile %s/log >/dev/null"):format(port, dir, dir)))
-  h.wait_until(function()
-    return os.execute(("redis-cli -p %d ping >/dev/null 2>&1"):format(port))
-  end, 10, 0.05, "private redis to start")
-end
-function private.stop(port)
-  os.execute(("redis-cli -p %d shutdown nosave >/dev/null 2>&1"):format(port))
-  h.wait_until(function()
-    return not os.execute(("redis-cli -p %d ping >/dev/null 2>&1"):format(port))
-  end, 10, 0.05, "private redis to stop")
-end
+local private = require "spec.fixtures.redis_private"
 
 -- Capture log records while fn runs.
 local function capture(fn)
