@@ -33,6 +33,7 @@ typedef struct tcp_op {
     uv_timer_t timer;
     int timer_on;
     int ref;          /* connect: the Lua handle to return */
+    struct write_req *wr;   /* write: the request libuv still owns */
 } tcp_op;
 
 struct tcp_conn {
@@ -229,11 +230,11 @@ static int l_read(lua_State *L) {
     return sched_wait(L);
 }
 
-typedef struct write_req { uv_write_t w; tcp_op *op; char *data; } write_req;
+typedef struct write_req { uv_write_t w; tcp_op *op; char *data; } write_req;  /* libuv owns it until on_write */
 
 static void on_write(uv_write_t *w, int status) {
     write_req *wr = (write_req *)w;
-    if (wr->op) op_wake(wr->op, status);
+    if (wr->op) { wr->op->wr = NULL; op_wake(wr->op, status); }
     free(wr->data);
     free(wr);
 }
@@ -243,9 +244,7 @@ static int write_push(sched_op *op, lua_State *L) { return push_status(L, ((tcp_
 /* The op may be cancelled while libuv still owns the write: detach it. */
 static void write_cancel(sched_op *op) {
     tcp_op *o = (tcp_op *)op;
-    write_req *wr = (write_req *)o->c;   /* stashed below */
-    wr->op = NULL;
-    o->c = NULL;
+    if (o->wr) o->wr->op = NULL;
     op_free(op);
 }
 
@@ -259,11 +258,11 @@ static int l_write(lua_State *L) {
     memcpy(wr->data, s, n);
     tcp_op *o = op_new(L, NULL, write_push, 0, "nest.tcp.write");
     o->op.cancel = write_cancel;
-    o->c = (tcp_conn *)wr;   /* for write_cancel; not a conn */
+    o->wr = wr;
     wr->op = o;
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
     int rc = uv_write(&wr->w, (uv_stream_t *)&c->h, &b, 1, on_write);
-    if (rc) { wr->op = NULL; free(wr->data); free(wr); o->c = NULL; op_wake(o, rc); }
+    if (rc) { o->wr = NULL; free(wr->data); free(wr); op_wake(o, rc); }
     return sched_wait(L);
 }
 
