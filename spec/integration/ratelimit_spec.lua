@@ -63,16 +63,16 @@ describe("nest.ratelimit (unit)", function()
     rl.clock = function() return t end
     local l = { limit = 3, window = 60 }
     local name = "spec_unit_" .. math.floor(napp.hrtime() * 1e6)
-    for i = 1, 3 do assert.is_true(rl.check(name, "k", l).allowed, "request " .. i) end
-    local d = rl.check(name, "k", l)
+    for i = 1, 3 do assert.is_true(rl.check_local(name, "k", l).allowed, "request " .. i) end
+    local d = rl.check_local(name, "k", l)
     assert.is_false(d.allowed)
     assert.equal(60, d.retry_after)
     t = t + 60 + 30                       -- next window, half way: 3 * 0.5 = 1.5 counted
-    assert.is_true(rl.check(name, "k", l).allowed)    -- estimate 1.5 < 3
-    assert.is_true(rl.check(name, "k", l).allowed)    -- 2.5 < 3
-    assert.is_false(rl.check(name, "k", l).allowed)   -- 3.5
+    assert.is_true(rl.check_local(name, "k", l).allowed)    -- estimate 1.5 < 3
+    assert.is_true(rl.check_local(name, "k", l).allowed)    -- 2.5 < 3
+    assert.is_false(rl.check_local(name, "k", l).allowed)   -- 3.5
     t = t + 30                            -- the old window no longer weighs
-    assert.is_true(rl.check(name, "k", l).allowed)
+    assert.is_true(rl.check_local(name, "k", l).allowed)
     rl.clock = saved
   end)
 end)
