@@ -326,6 +326,10 @@ static void conn_failed(pg_conn *c, const char *why) {
 
 static void on_conn_timer(uv_timer_t *t);
 
+/* Server notices (NOTICE, WARNING) are not errors: libpq's default prints
+ * them to stderr unstructured; drop them. */
+static void quiet_notice(void *arg, const char *message) { (void)arg; (void)message; }
+
 static int conn_start(pg_pool *p) {
     pg_conn *c = calloc(1, sizeof *c);
     if (!c) return -ENOMEM;
@@ -347,6 +351,7 @@ static int conn_start(pg_pool *p) {
     const char *kw[] = {"dbname", "options", "application_name", "connect_timeout", NULL};
     const char *val[] = {p->url, options, "medianest", ctimeout, NULL};
     c->pg = PQconnectStartParams(kw, val, 1);
+    if (c->pg) PQsetNoticeProcessor(c->pg, quiet_notice, NULL);
     uv_timer_start(&c->timer, on_conn_timer, secs_ms(p->o.connect_timeout), 0);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD || poll_watch(c, UV_WRITABLE) != 0) {
         /* report from the loop, never from inside the caller */
@@ -666,6 +671,8 @@ int pg_pool_configure(pg_pool *p, const pg_pool_options *o) {
     }
     p->o = n;
     p->o.url = p->url;
+    /* a smaller max takes effect at once for idle connections */
+    while (p->idle && p->n.total > p->o.max) conn_discard(p->idle);
     return 0;
 }
 
