@@ -153,4 +153,42 @@ describe("nest.proc", function()
     assert.is_nil(p:read_line())
     h.wait_until(function() return proc_state(pid) == "gone" end, 5, 0.05)
   end)
+
+  describe("inside an app", function()
+    local function start()
+      return h.start({ plugins = { "health", "proc_fixture" },
+                       config = { plugins = { paths = { h.root .. "/spec/fixtures/plugins" } } } })
+    end
+    local function read_pid(file)
+      local f = io.open(file, "r")
+      if not f then return nil end
+      local pid = tonumber(f:read("a"))
+      f:close()
+      return pid
+    end
+
+    it("kills and reaps the app's children when the app stops", function()
+      local app = start()
+      local file = h.tmpname(".pid")
+      assert.equal(200, assert(app:get("/api/v1/proc/keep?file=" .. file)).status)
+      local pid = assert(read_pid(file))
+      timer.sleep(0.05)
+      assert.are_not.equal("gone", proc_state(pid))
+      app:stop()
+      h.wait_until(function() return proc_state(pid) == "gone" end, 5, 0.05, "the child to be reaped")
+      os.remove(file)
+    end)
+
+    it("kills and reaps the child of a request whose client went away", function()
+      local app = start()
+      local file = h.tmpname(".pid")
+      local s = app:raw()
+      s.conn:write("GET /api/v1/proc/hang?file=" .. file .. " HTTP/1.1\r\nHost: x\r\n\r\n")
+      local pid = h.wait_until(function() return read_pid(file) end, 5, 0.02, "the child to start")
+      s.conn:close()
+      h.wait_until(function() return proc_state(pid) == "gone" end, 5, 0.05, "the child to be reaped")
+      os.remove(file)
+      app:stop()
+    end)
+  end)
 end)
