@@ -15,6 +15,12 @@
 --           redirects, url, duration }
 --   err = "timeout" | "connect refused: ..." | "too large" | ...
 --
+-- The body is decoded (gzip, deflate, br are asked for and undone), so
+-- res.headers["content-length"] / ["content-encoding"] describe the wire,
+-- not res.body; max_size limits the decoded bytes. A 3xx is a response like
+-- any other unless follow is set (then PUT, DELETE... keep their method
+-- across the redirect; a POST becomes a GET after 301/302/303).
+--
 -- Connections are kept alive and reused, at most fetch.max_host_connections
 -- (config, default 10) to one host at once; TLS certificates are always
 -- verified. Defaults for the timeouts and the size limit come from the
