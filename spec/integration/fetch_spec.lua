@@ -56,6 +56,13 @@ describe("nest.fetch", function()
     end
   end)
 
+  it("sends HEAD without waiting for a body", function()
+    local res = assert(fetch(up:url("/up/echo"), { method = "HEAD", timeout = 2 }))
+    assert.equal(200, res.status)
+    assert.equal("", res.body)
+    assert.matches("application/json", res.headers["content-type"])
+  end)
+
   it("sends Content-Length: 0 for a POST without a body", function()
     local e = assert(fetch(up:url("/up/echo"), { method = "POST" })):json()
     assert.equal("POST", e.method)
