@@ -74,6 +74,7 @@ struct http_server {
     http_conn *conns;
     int nconns, inflight;
     int conns_closing;        /* closed connections whose handles are not yet */
+    int conns_closing;        /* closed connections whose handles are not yet */
     void (*close_cb)(void *ud);
     void *close_ud;
     char date[40]; time_t date_at;
@@ -411,7 +412,7 @@ int http_response_begin(http_request *r, int status, const char *headers, size_t
     int n = response_head(r, data, headcap, status, headers, hlen, ct,
                           keep ? "Transfer-Encoding: chunked\r\n" : "");
     r->status = status;
-    r->streaming = c->close_after ? 2 : 1;   /* 2: raw body until close */
+    r->streaming = r->head ? 3 : c->close_after ? 2 : 1;   /* 2: raw body until close; 3: HEAD, none */
     r->responded = 1;
     return conn_write(c, data, (size_t)n);
 }
@@ -419,7 +420,7 @@ int http_response_begin(http_request *r, int status, const char *headers, size_t
 long http_response_write(http_request *r, const char *p, size_t n) {
     http_conn *c = r->c;
     if (c->closing) return UV_ECANCELED;
-    if (n == 0) return (long)uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    if (n == 0 || r->streaming == 3) return (long)uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
     char *data = malloc(n + 32);
     if (!data) return UV_ENOMEM;
     size_t off = 0;
@@ -523,6 +524,7 @@ static void request_finished(http_request *r) {
 static void dispatch(http_conn *c) {
     http_request *r = c->req;
     http_server *s = c->s;
+    if (!r) { conn_close(c); return; }   /* a pause without a request: never expected */
     c->handling = 1;
     s->inflight++;
     uv_timer_stop(&c->timer);
@@ -661,15 +663,25 @@ static int on_message_complete(llhttp_t *p) {
  * recursing. */
 static void conn_process(http_conn *c) {
     c->in_process = 1;
+    int upgrade_resumed = 0;
     while (!c->handling && !c->closing && c->in_len > 0) {
         llhttp_errno_t err = llhttp_execute(&c->parser, c->in, c->in_len);
         if (err == HPE_OK) { c->in_len = 0; break; }
         if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
             const char *pos = llhttp_get_error_pos(&c->parser);
-            size_t used = (size_t)(pos - c->in);
+            size_t used = pos ? (size_t)(pos - c->in) : 0;
             memmove(c->in, c->in + used, c->in_len - used);
             c->in_len -= used;
+            if (err == HPE_PAUSED_UPGRADE && !c->req) {
+                /* the request before asked for an upgrade and was answered
+                 * as plain HTTP (a taker closes this connection): what
+                 * follows is HTTP again. Once, or the parser is stuck. */
+                if (upgrade_resumed++) break;
+                llhttp_resume_after_upgrade(&c->parser);
+                continue;
+            }
             llhttp_resume(&c->parser);
+            upgrade_resumed = 0;
             dispatch(c);
             continue;
         }
