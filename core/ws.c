@@ -49,7 +49,7 @@ struct ws_conn {
     const uint8_t *feed; size_t feed_len;   /* what wslay_event_recv pulls from */
     size_t q_bytes, q_msgs;
     uint64_t last_pong, last_ping;
-    int dead, closing, handles_open, reading, close_code, sent_code;
+    int dead, closing, handles_open, reading, close_code, sent_code, close_hdr;
     unsigned pending;
     member **ms; size_t nms, mscap;
     ws_conn *hnext, *prev, *next;
@@ -317,6 +317,15 @@ static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     (void)flags;
     ws_conn *c = ud;
     if (c->dead) { wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE); return -1; }
+    /* a close frame wslay makes itself (1002, 1009, the echo of the peer's):
+     * remember its code for on_close */
+    if (!c->sent_code) {
+        if (c->close_hdr && len >= 2) c->sent_code = (data[0] << 8) | data[1];
+        else if (len >= 4 && data[0] == 0x88 && (data[1] & 0x7f) >= 2)
+            c->sent_code = (data[2] << 8) | data[3];
+        /* the header may come alone, its payload in the next call */
+        c->close_hdr = len == 2 && data[0] == 0x88 && (data[1] & 0x7f) >= 2;
+    }
     if (!c->tcp) return (ssize_t)len;
     shared_buf *sb = malloc(sizeof *sb + len);
     if (!sb) { wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE); return -1; }

@@ -196,6 +196,18 @@ describe("websocket", function()
     end)
   end)
 
+  describe("shutdown", function()
+    it("closes every connection with 1001 when the app stops", function()
+      local a, b = open(app), open(app)
+      a:send("echo", 1)
+      assert.equal(1, assert(a:recv_event()).data)
+      app:stop()
+      assert.equal(1001, a:expect_close())
+      assert.equal(1001, b:expect_close())
+      app = start()   -- for after_each
+    end)
+  end)
+
   describe("rooms", function()
     it("broadcasts to the members of a room only", function()
       local a, b, x = open(app, "a"), open(app, "b"), open(app, "x")
