@@ -59,10 +59,12 @@ struct proc {
 
 /* ---- registry ------------------------------------------------------------ */
 
+proc_registry *proc_registry_new(void) { return calloc(1, sizeof(proc_registry)); }
+
 proc_registry *proc_registry_for_app(mn_app *a) {
     proc_registry *r = app_slot_get(a, APP_SLOT_PROC);
     if (r) return r;
-    r = calloc(1, sizeof *r);
+    r = proc_registry_new();
     if (!r) return NULL;
     app_slot_set(a, APP_SLOT_PROC, r, proc_registry_destroy);
     return r;

@@ -58,8 +58,10 @@ typedef struct proc_options {
     double grace;             /* seconds between SIGTERM and SIGKILL on release; <= 0: 5 */
 } proc_options;
 
-/* The app's registry (created on first use). */
+/* The app's registry (created on first use), or a free-standing one (tests);
+ * either is freed by proc_registry_destroy() once its last proc is gone. */
 proc_registry *proc_registry_for_app(mn_app *a);
+proc_registry *proc_registry_new(void);
 void proc_registry_destroy(void *reg);
 int proc_registry_count(proc_registry *r);
 
