@@ -99,7 +99,9 @@ static req_box *push_request(lua_State *L, http_request *r, lh_server *h) {
     b->h = h;
     b->task = NULL;
     b->streaming = 0;
-    luaL_setmetatable(L, HANDLE_MT);
+    /* the metatable may not exist yet if nest.core.http was never required */
+    luaL_newmetatable(L, HANDLE_MT);
+    lua_setmetatable(L, -2);
     lua_setfield(L, -2, "handle");
     return b;
 }

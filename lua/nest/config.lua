@@ -42,6 +42,7 @@ local function defaults()
     },
     redis = { url = nil, connect_timeout = 1, command_timeout = 2 },
     cache = { l1_bytes = 64 * 1024 * 1024 },
+    fetch = { max_host_connections = 10, connect_timeout = 2, timeout = 10, max_size = 10 * 1024 * 1024 },
     metrics = { token = nil },
     rate_limits = {
       api = { limit = 100, window = 60 },
@@ -53,7 +54,7 @@ local function defaults()
     websocket = { ping_interval = 25, pong_timeout = 60, max_message = 1024 * 1024, queue_max = 1024 },
     plugins = {
       paths = {},                       -- operator plugin dirs, searched first
-      enabled = { "health" },
+      enabled = { "health", "metrics" },
       settings = {},                    -- per-plugin config, by plugin name
     },
     dev = { watch = false },
