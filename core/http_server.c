@@ -74,7 +74,6 @@ struct http_server {
     http_conn *conns;
     int nconns, inflight;
     int conns_closing;        /* closed connections whose handles are not yet */
-    int conns_closing;        /* closed connections whose handles are not yet */
     void (*close_cb)(void *ud);
     void *close_ud;
     char date[40]; time_t date_at;
