@@ -289,7 +289,9 @@ static int accept_q(const char *v, size_t n, const char *coding) {
                     seen = 1;
                     i++;
                 }
-                if (seen) q = (int)(d * 1000 + 0.5);
+                /* RFC 9110: q is 0..1 with at most 3 decimals; clamp anything else
+                 * before converting (the fuzzer sent q=888...8, past INT_MAX) */
+                if (seen) q = d >= 1 ? 1000 : (int)(d * 1000 + 0.5);
                 continue;
             }
             i++;
