@@ -40,7 +40,7 @@ local function defaults()
       statement_timeout = 30, queue_max = 1000, queue_timeout = 5,
       slow_query = 0.1, migrate_on_start = true,
     },
-    redis = { url = nil, connect_timeout = 1, command_timeout = 2 },
+    redis = { url = nil, connect_timeout = 1, command_timeout = 2, reconnect_max = 5 },
     cache = { l1_bytes = 64 * 1024 * 1024 },
     fetch = { max_host_connections = 10, connect_timeout = 2, timeout = 10, max_size = 10 * 1024 * 1024 },
     metrics = { token = nil },
@@ -54,7 +54,7 @@ local function defaults()
     websocket = { ping_interval = 25, pong_timeout = 60, max_message = 1024 * 1024, queue_max = 1024 },
     plugins = {
       paths = {},                       -- operator plugin dirs, searched first
-      enabled = { "health", "metrics" },
+      enabled = { "health", "metrics", "ratelimit" },
       settings = {},                    -- per-plugin config, by plugin name
     },
     dev = { watch = false },

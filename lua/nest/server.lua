@@ -52,6 +52,10 @@ end
 function M.build(cfg, opts)
   local loaded, err, culprit = plugins.load(cfg)
   if not loaded then return nil, err, culprit end
+  -- invalidation maps: every plugin's, applied on every instance (Redis pub/sub)
+  local invalidate = require "nest.invalidate"
+  local ok_inv, inv_err = pcall(invalidate.load, loaded)
+  if not ok_inv then return nil, tostring(inv_err) end
   local router = router_mod.new()
   local befores = {}
   for _, p in ipairs(loaded) do
@@ -71,6 +75,8 @@ function M.build(cfg, opts)
       if not ok then return nil, "plugin " .. p.name .. ": init: " .. tostring(ierr), p.name end
     end
   end
+
+  invalidate.start()
 
   local static_dir = require("nest.config").path(cfg.static.dir)
   local spa = static_has_index(static_dir)
