@@ -49,7 +49,8 @@ struct ws_conn {
     const uint8_t *feed; size_t feed_len;   /* what wslay_event_recv pulls from */
     size_t q_bytes, q_msgs;
     uint64_t last_pong, last_ping;
-    int dead, closing, handles_open, reading, close_code, sent_code, close_hdr;
+    int dead, closing, handles_open, reading, close_code, sent_code;
+    uint64_t out_left; int out_close, out_got; uint8_t out_code[2];  /* note_sent */
     unsigned pending;
     member **ms; size_t nms, mscap;
     ws_conn *hnext, *prev, *next;
@@ -312,6 +313,42 @@ static ssize_t cb_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     return (ssize_t)n;
 }
 
+/* Follow the frames wslay writes (whole headers, payloads maybe split over
+ * calls) to learn the code of a close frame it makes itself (1002, 1007,
+ * 1009, the echo of the peer's) for on_close. */
+static void note_sent(ws_conn *c, const uint8_t *d, size_t len) {
+    while (len) {
+        if (c->out_left) {
+            size_t k = len < c->out_left ? len : (size_t)c->out_left;
+            for (size_t i = 0; i < k && c->out_close && c->out_got < 2; i++)
+                c->out_code[c->out_got++] = d[i];
+            if (c->out_close && c->out_got == 2 && !c->sent_code)
+                c->sent_code = (c->out_code[0] << 8) | c->out_code[1];
+            c->out_left -= k;
+            d += k;
+            len -= k;
+            continue;
+        }
+        if (len < 2) return;
+        size_t hl = 2;
+        uint64_t pl = d[1] & 0x7f;
+        if (pl == 126) { if (len < 4) return; pl = ((uint64_t)d[2] << 8) | d[3]; hl = 4; }
+        else if (pl == 127) {
+            if (len < 10) return;
+            pl = 0;
+            for (int i = 0; i < 8; i++) pl = (pl << 8) | d[2 + i];
+            hl = 10;
+        }
+        if (d[1] & 0x80) hl += 4;
+        if (len < hl) return;
+        c->out_close = (d[0] & 0x0f) == 8;
+        c->out_got = 0;
+        c->out_left = pl;
+        d += hl;
+        len -= hl;
+    }
+}
+
 static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *ud) {
     (void)flags;
@@ -319,13 +356,7 @@ static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     if (c->dead) { wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE); return -1; }
     /* a close frame wslay makes itself (1002, 1009, the echo of the peer's):
      * remember its code for on_close */
-    if (!c->sent_code) {
-        if (c->close_hdr && len >= 2) c->sent_code = (data[0] << 8) | data[1];
-        else if (len >= 4 && data[0] == 0x88 && (data[1] & 0x7f) >= 2)
-            c->sent_code = (data[2] << 8) | data[3];
-        /* the header may come alone, its payload in the next call */
-        c->close_hdr = len == 2 && data[0] == 0x88 && (data[1] & 0x7f) >= 2;
-    }
+    note_sent(c, data, len);
     if (!c->tcp) return (ssize_t)len;
     shared_buf *sb = malloc(sizeof *sb + len);
     if (!sb) { wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE); return -1; }
