@@ -198,6 +198,18 @@ describe("nest.db", function()
       assert.are.equal(1, q1("SELECT 1 AS one").one)
     end)
 
+    it("records db_query_duration_seconds and db_pool_connections{state}", function()
+      local metrics = require "nest.core.metrics"
+      local before = metrics.expose():match("\ndb_query_duration_seconds_count (%d+)") or "0"
+      assert(db.query("SELECT 1"))
+      local text = metrics.expose()
+      local after = text:match("\ndb_query_duration_seconds_count (%d+)")
+      assert.is_true(tonumber(after) > tonumber(before))
+      for _, st in ipairs({ "in_use", "idle", "connecting", "draining", "waiting" }) do
+        assert.truthy(text:find('db_pool_connections{state="' .. st .. '"}', 1, true), st)
+      end
+    end)
+
     it("fails at once when the waiter queue is full", function()
       configure({ pool_max = 1, queue_max = 0 })
       local first
