@@ -22,6 +22,7 @@
 static uv_loop_t loop;
 static http_server *srv;
 static int port;
+static http_request *aborted;   /* the last request the server aborted */
 
 static void on_request(http_request *r, void *ud) {
     (void)ud;
@@ -31,11 +32,12 @@ static void on_request(http_request *r, void *ud) {
     static char big[4096];
     if (!big[0]) memset(big, 'a', sizeof big);
     if (pl >= 7 && !memcmp(path, "/stream", 7)) {
-        if (http_response_begin(r, 200, "X-A: b\r\n", 8, "text/plain") == 0) {
-            http_response_write(r, "hello", 5);
-            http_response_write(r, body ? body : "", bl);
-        }
-        http_response_end(r);
+        /* as the API says: once on_abort ran for r, r is gone */
+        aborted = NULL;
+        int rc = http_response_begin(r, 200, "X-A: b\r\n", 8, "text/plain");
+        if (rc == 0 && aborted != r) rc = (int)http_response_write(r, "hello", 5) < 0 ? -1 : 0;
+        if (rc == 0 && aborted != r) http_response_write(r, body ? body : "", bl);
+        if (aborted != r) http_response_end(r);
     } else if (pl >= 4 && !memcmp(path, "/big", 4)) {
         http_response_send(r, 200, NULL, 0, "text/plain", big, sizeof big, 0);
     } else {
@@ -44,7 +46,7 @@ static void on_request(http_request *r, void *ud) {
     }
 }
 
-static void on_abort(http_request *r, void *ud) { (void)r; (void)ud; }
+static void on_abort(http_request *r, void *ud) { (void)ud; aborted = r; }
 
 static size_t body_limit(http_request *r, void *ud) {
     (void)ud;
