@@ -145,7 +145,7 @@ function M.load(opts)
   end
   env_overrides(cfg)
   if opts.overrides_json then
-    local t = require("cjson.safe").decode(opts.overrides_json)
+    local t = require("nest.json").decode(opts.overrides_json)   -- keeps integers integers
     if type(t) ~= "table" then return nil, "overrides: not a JSON object" end
     local ok, merr = merge(cfg, t, "", true)
     if not ok then return nil, "overrides: " .. merr end
