@@ -91,16 +91,26 @@ local function ensure()
   return true
 end
 
--- Connections pinned by db.tx, by task. Weak values: when a task is
--- cancelled inside a transaction, its connection box becomes garbage with
--- the task's stack and its __gc gives it back (closed: it is mid-transaction).
+-- Connections pinned by db.tx, by task (core.task(): the running task's
+-- address). Weak values: when a task is cancelled inside a transaction, its
+-- connection box becomes garbage with the task's stack and its __gc gives it
+-- back (closed: it is mid-transaction). owner[box] is the coroutine that
+-- opened the transaction: a lookup is honoured only from that coroutine or
+-- from a plugin coroutine it resumed (then its status is "normal"), so an
+-- entry left by a cancelled task is never picked up by a later task that
+-- happens to reuse its address.
 local pinned = setmetatable({}, { __mode = "v" })
+local owner = setmetatable({}, { __mode = "k" })
 
 local function pinned_conn()
   local key = core.task()
   local c = key and pinned[key]
-  if c and not c:alive() then pinned[key] = nil return nil end
-  return c
+  if not c then return nil end
+  local o, co = owner[c], coroutine.running()
+  if c:alive() and (o == co or (o and coroutine.status(o) == "normal")) then return c end
+  pinned[key] = nil
+  if c:alive() then c:release() end   -- a cancelled task's transaction: rolled back
+  return nil
 end
 
 local function run(conn, sql, opts, n, ...)
@@ -147,6 +157,7 @@ function db.tx(fn, opts)
   local conn, msg, code = core.acquire(opts and opts.queue_timeout)
   if not conn then return nil, mkerr(msg, code) end
   pinned[key] = conn
+  owner[conn] = coroutine.running()
   local r, berr = run(conn, "BEGIN", nil, 0)
   if not r then return finish(conn, key, nil, berr) end
   local res = table.pack(pcall(fn))

@@ -242,6 +242,31 @@ describe("nest.db", function()
       assert.are.equal(1, q1("SELECT count(*) AS n FROM tx_spec").n)
     end)
 
+    it("keeps the pinned connection inside a plugin's own coroutine", function()
+      local outer, inner
+      assert(db.tx(function()
+        outer = q1("SELECT pg_backend_pid() AS p").p
+        local gen = coroutine.wrap(function()
+          coroutine.yield(q1("SELECT pg_backend_pid() AS p").p)
+        end)
+        inner = gen()
+        return true
+      end))
+      assert.are.equal(outer, inner)
+    end)
+
+    it("a task of its own does not join another task's transaction", function()
+      local pid_other
+      local other_done = false
+      assert(db.tx(function()
+        local mine = q1("SELECT pg_backend_pid() AS p").p
+        timer.at(0, function() pid_other = q1("SELECT pg_backend_pid() AS p").p other_done = true end)
+        h.wait_until(function() return other_done end, 5, 0.01)
+        assert.are_not.equal(mine, pid_other)
+        return true
+      end))
+    end)
+
     it("rolls back when fn raises, and re-raises", function()
       local ok, e = pcall(db.tx, function()
         assert(db.query("INSERT INTO tx_spec VALUES (1, 'a')"))
