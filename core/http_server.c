@@ -42,6 +42,7 @@ struct http_request {
     void (*drain_cb)(http_request *r, int status, void *ud);
     void *drain_ud;
     int from_static;                     /* answered by http_static_serve in dispatch */
+    int answering;                       /* its last bytes are being queued: no on_abort */
 };
 
 struct http_conn {
@@ -394,7 +395,9 @@ int http_response_send(http_request *r, int status, const char *headers, size_t 
     r->status = status;
     r->bytes_out = send_body ? outlen : 0;
     r->responded = 1;
+    r->answering = 1;
     int rc = conn_write(c, data, total);
+    if (rc < 0 && c->closing) return rc;   /* the write failed: conn_close freed r */
     request_finished(r);
     return rc;
 }
@@ -437,7 +440,10 @@ int http_response_end(http_request *r) {
     int rc = 0;
     if (r->streaming == 1) {
         char *data = malloc(8);
-        if (data) { memcpy(data, "0\r\n\r\n", 5); rc = conn_write(r->c, data, 5); }
+        http_conn *c = r->c;
+        r->answering = 1;
+        if (data) { memcpy(data, "0\r\n\r\n", 5); rc = conn_write(c, data, 5); }
+        if (rc < 0 && c->closing) return rc;   /* conn_close freed r */
     }
     request_finished(r);
     return rc;
@@ -777,7 +783,8 @@ static void conn_close(http_conn *c) {
         c->req = NULL;
         if (c->handling) {
             s->inflight--;
-            if (s->h.on_abort) s->h.on_abort(r, s->h.ud);
+            /* a handler that is answering r is done with it already */
+            if (s->h.on_abort && !r->answering) s->h.on_abort(r, s->h.ud);
         }
         request_free(r);
     }
