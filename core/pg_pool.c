@@ -97,7 +97,14 @@ static const char *trim_msg(char *buf, size_t n, const char *m) {
     snprintf(buf, n, "%s", m && *m ? m : "connection failed");
     size_t l = strlen(buf);
     while (l && (buf[l - 1] == '\n' || buf[l - 1] == ' ')) buf[--l] = 0;
-    for (char *s = buf; *s; s++) if (*s == '\n') *s = ' ';
+    /* one line, single spaces (libpq indents its hints with tabs) */
+    char *w = buf;
+    for (char *s = buf; *s; s++) {
+        char ch = (*s == '\n' || *s == '\t' || *s == '\r') ? ' ' : *s;
+        if (ch == ' ' && w > buf && w[-1] == ' ') continue;
+        *w++ = ch;
+    }
+    *w = 0;
     return buf;
 }
 

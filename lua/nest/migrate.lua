@@ -78,9 +78,9 @@ function M.pending(dir)
   local files, err = M.files(dir)
   if not files then return nil, err end
   local ok, terr = ensure_table()
-  if not ok then return nil, "migrate: " .. tostring(terr) end
+  if not ok then return nil, "cannot create schema_migrations: " .. tostring(terr) end
   local set, serr = applied_set()
-  if not set then return nil, "migrate: " .. tostring(serr) end
+  if not set then return nil, "cannot read schema_migrations: " .. tostring(serr) end
   local out = {}
   for _, m in ipairs(files) do if not set[m.version] then out[#out + 1] = m end end
   return out
