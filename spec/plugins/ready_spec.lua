@@ -61,6 +61,23 @@ describe("ready plugin", function()
     assert.is_true(napp.hrtime() - t0 < 1.5)
   end)
 
+  it("checks Redis when it is configured: down -> 503, up -> 200", function()
+    app = h.start({ plugins = { "health", "ready" },
+                    config = { database = { url = URL, migrate_on_start = false },
+                               redis = { url = "redis://127.0.0.1:1/0", connect_timeout = 0.5, command_timeout = 0.5 } } })
+    local res = app:get("/ready")
+    assert.are.equal(503, res.status)
+    assert.are.same({ postgres = "up", redis = "down" }, res.json.checks)
+    app:stop()
+    app = nil
+    local redis_url = os.getenv("REDIS_URL")
+    assert(redis_url and redis_url ~= "", "REDIS_URL is not set: mn_services_up starts Redis")
+    app = h.start({ plugins = { "health", "ready" },
+                    config = { database = { url = URL, migrate_on_start = false }, redis = { url = redis_url } } })
+    h.wait_until(function() return app:get("/ready").status == 200 end, 5, 0.05, "/ready 200 with Redis")
+    assert.are.same({ postgres = "up", redis = "up" }, app:get("/ready").json.checks)
+  end)
+
   it("migrates on start when database.migrate_on_start is set", function()
     local db = require "nest.db"
     db.configure({ url = URL })
