@@ -5,7 +5,8 @@
  *             queue_max, queue_timeout, slow_query}   create / update the app's pool
  *   query(conn|nil, sql, params, n, opts)  -> result | nil, msg, code, detail, hint
  *       conn nil: borrow a connection for this one query (one yield);
- *       opts: timeout, queue_timeout, simple (multi-statement, no params), raw_json
+ *       opts: timeout, queue_timeout, simple (multi-statement, no params), raw_json,
+ *       prepare (a named prepared statement on each connection, made on first use)
  *       result: rows (array of {column = value}) or {affected = n}
  *       code: SQLSTATE, or "UNAVAILABLE" (cannot connect, pool exhausted or
  *       closed, connection lost), or "TIMEOUT" (opts.timeout passed)
@@ -44,7 +45,7 @@ typedef struct db_op {
     pg_conn *conn;          /* the connection in use */
     pg_waiter *w;           /* queued for a connection */
     int acquire_only;
-    int simple, raw_json;
+    int simple, raw_json, prepare;
     double timeout;
     char *sql;
     int nparams;
@@ -374,7 +375,8 @@ static void op_send(db_op *o, pg_conn *c) {
     const char *err = NULL;
     o->conn = c;
     if (pg_conn_send(c, o->sql, o->nparams, (const char *const *)o->values, o->lengths,
-                     o->formats, o->simple, o->timeout, on_query, o, &err) != 0) {
+                     o->formats, (o->simple ? PG_SEND_SIMPLE : 0) | (o->prepare ? PG_SEND_PREPARE : 0),
+                     o->timeout, on_query, o, &err) != 0) {
         o->conn = NULL;
         if (!o->box) pg_pool_release(c);
         op_fail(o, "UNAVAILABLE", err);
@@ -512,6 +514,7 @@ static int l_query(lua_State *L) {
     o->box = box;
     o->simple = opt_bool(L, 5, "simple");
     o->raw_json = opt_bool(L, 5, "raw_json");
+    o->prepare = opt_bool(L, 5, "prepare");
     o->timeout = opt_num(L, 5, "timeout", 0);
     double qt = opt_num(L, 5, "queue_timeout", -1);
     if (o->simple && n > 0) { op_free(o); return luaL_argerror(L, 3, "a simple query takes no parameters"); }

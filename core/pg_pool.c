@@ -18,6 +18,9 @@
 
 enum { C_CONNECTING, C_IDLE, C_ACQUIRED, C_BUSY, C_DRAINING };
 
+/* A statement prepared on one connection: its text and server-side name. */
+typedef struct pg_stmt { char *sql; char name[24]; struct pg_stmt *next; } pg_stmt;
+
 struct pg_conn {
     pg_pool *pool;
     PGconn *pg;
@@ -36,6 +39,14 @@ struct pg_conn {
     pg_query_cb qcb;
     void *qud;
     PGresult *res;            /* to deliver: the last result or the first error */
+    pg_stmt *stmts;           /* prepared on this connection */
+    int nstmts;
+    unsigned stmt_seq;
+    pg_stmt *q_stmt;          /* the running query's statement (prepared path) */
+    int preparing;            /* the running command is q_stmt's PREPARE */
+    int q_nparams;            /* kept for the EXECUTE that follows a PREPARE */
+    const char *const *q_values;
+    const int *q_lengths, *q_formats;
     pg_conn *prev, *next;     /* every connection */
     pg_conn *iprev, *inext;   /* idle stack */
 };
@@ -294,6 +305,10 @@ static void conn_discard(pg_conn *c) {
     p->n.total--;
     poll_drop(c);
     if (c->res) PQclear(c->res);
+    if (c->preparing && c->q_stmt) { free(c->q_stmt->sql); free(c->q_stmt); }
+    for (pg_stmt *st = c->stmts, *nx; st; st = nx) { nx = st->next; free(st->sql); free(st); }
+    c->stmts = c->q_stmt = NULL;
+    c->preparing = 0;
     if (c->pg) PQfinish(c->pg);
     c->pg = NULL;
     c->res = NULL;
@@ -427,9 +442,27 @@ static void conn_send_cancel(pg_conn *c) {
 /* ---- queries ------------------------------------------------------------ */
 
 /* The query ended (all results read) or the connection broke (msg set). */
+static void stmt_forget(pg_conn *c, pg_stmt *st) {
+    for (pg_stmt **pp = &c->stmts; *pp; pp = &(*pp)->next)
+        if (*pp == st) { *pp = st->next; c->nstmts--; break; }
+    free(st->sql);
+    free(st);
+}
+
 static void query_done(pg_conn *c, const char *msg) {
     pg_pool *p = c->pool;
     uv_timer_stop(&c->timer);
+    if (c->preparing) {           /* the PREPARE failed or was cut short */
+        c->preparing = 0;
+        free(c->q_stmt->sql);
+        free(c->q_stmt);
+    } else if (c->q_stmt && c->res && PQresultStatus(c->res) == PGRES_FATAL_ERROR) {
+        /* e.g. 0A000 "cached plan must not change result type" after a
+         * schema change: prepare afresh next time */
+        const char *code = PQresultErrorField(c->res, PG_DIAG_SQLSTATE);
+        if (code && !strcmp(code, "0A000")) stmt_forget(c, c->q_stmt);
+    }
+    c->q_stmt = NULL;
     double secs = (double)(uv_hrtime() - c->q_start) / 1e9;
     if (p->m_duration) metrics_observe(p->m_duration, secs, NULL);
     if (p->o.slow_query > 0 && secs >= p->o.slow_query) log_slow(c->sql, secs);
@@ -465,12 +498,34 @@ static void conn_broken(pg_conn *c, const char *why) {
     }
 }
 
+/* The PREPARE succeeded: remember the statement and send its EXECUTE. */
+static int conn_execute_prepared(pg_conn *c) {
+    pg_stmt *st = c->q_stmt;
+    PQclear(c->res);
+    c->res = NULL;
+    c->preparing = 0;
+    st->next = c->stmts;
+    c->stmts = st;
+    c->nstmts++;
+    if (!PQsendQueryPrepared(c->pg, st->name, c->q_nparams, c->q_values, c->q_lengths,
+                             c->q_formats, 0))
+        return -1;
+    int f = PQflush(c->pg);
+    if (f < 0) return -1;
+    return poll_watch(c, f ? (UV_READABLE | UV_WRITABLE) : UV_READABLE);
+}
+
 /* Read whatever arrived; deliver when the last result is in. */
 static void conn_collect(pg_conn *c) {
     while (!PQisBusy(c->pg)) {
         PGresult *r = PQgetResult(c->pg);
         if (!r) {
             if (PQstatus(c->pg) == CONNECTION_BAD) { conn_broken(c, NULL); return; }
+            if (c->preparing && c->state == C_BUSY && c->res &&
+                PQresultStatus(c->res) == PGRES_COMMAND_OK) {
+                if (conn_execute_prepared(c) != 0) { conn_broken(c, NULL); return; }
+                continue;
+            }
             query_done(c, NULL);
             return;
         }
@@ -537,7 +592,7 @@ static void on_conn_timer(uv_timer_t *t) {
 }
 
 int pg_conn_send(pg_conn *c, const char *sql, int nparams, const char *const *values,
-                 const int *lengths, const int *formats, int simple, double timeout,
+                 const int *lengths, const int *formats, int flags, double timeout,
                  pg_query_cb cb, void *ud, const char **err) {
     static char msgbuf[512];
     if (c->state != C_ACQUIRED) { *err = "connection is busy with another query"; return -1; }
@@ -545,13 +600,39 @@ int pg_conn_send(pg_conn *c, const char *sql, int nparams, const char *const *va
         *err = "database connection lost";
         return -1;
     }
-    int ok = simple ? PQsendQuery(c->pg, sql)
-                    : PQsendQueryParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
+    int ok;
+    pg_stmt *st = NULL;
+    if (flags & PG_SEND_SIMPLE) {
+        ok = PQsendQuery(c->pg, sql);
+    } else if (flags & PG_SEND_PREPARE) {
+        for (st = c->stmts; st && strcmp(st->sql, sql) != 0; st = st->next) {}
+        if (st) {
+            ok = PQsendQueryPrepared(c->pg, st->name, nparams, values, lengths, formats, 0);
+        } else if (c->nstmts < PG_MAX_STMTS && (st = calloc(1, sizeof *st)) &&
+                   (st->sql = strdup(sql))) {
+            snprintf(st->name, sizeof st->name, "mn_s%u", ++c->stmt_seq);
+            ok = PQsendPrepare(c->pg, st->name, sql, nparams, NULL);
+            if (ok) {
+                c->preparing = 1;
+                c->q_nparams = nparams;
+                c->q_values = values;
+                c->q_lengths = lengths;
+                c->q_formats = formats;
+            } else { free(st->sql); free(st); st = NULL; }
+        } else {
+            if (st) free(st);
+            st = NULL;
+            ok = PQsendQueryParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
+        }
+    } else {
+        ok = PQsendQueryParams(c->pg, sql, nparams, NULL, values, lengths, formats, 0);
+    }
     if (!ok) {
         *err = trim_msg(msgbuf, sizeof msgbuf, PQerrorMessage(c->pg));
         c->broken = 1;
         return -1;
     }
+    c->q_stmt = st;
     c->sql = sql;
     c->qcb = cb;
     c->qud = ud;

@@ -93,12 +93,21 @@ int pg_pool_acquire(pg_pool *p, double queue_timeout, pg_acquire_cb cb, void *ud
 void pg_waiter_cancel(pg_waiter *w);
 void pg_pool_release(pg_conn *c);
 
-/* Send a query. simple != 0: PQsendQuery (several statements allowed, no
- * parameters; the last result, or the first error, is delivered). timeout
+/* flags for pg_conn_send */
+enum {
+    PG_SEND_SIMPLE = 1,   /* PQsendQuery: several statements allowed, no
+                           * parameters; the last result, or the first error */
+    PG_SEND_PREPARE = 2,  /* prepare the statement on this connection once
+                           * (keyed by its text, at most PG_MAX_STMTS per
+                           * connection) and execute it by name after */
+};
+#define PG_MAX_STMTS 128
+
+/* Send a query (flags: PG_SEND_*). timeout
  * <= 0: none beyond statement_timeout. sql and params must stay valid until
  * the callback. 0, or -1 when the connection is unusable (msg in *err). */
 int pg_conn_send(pg_conn *c, const char *sql, int nparams, const char *const *values,
-                 const int *lengths, const int *formats, int simple, double timeout,
+                 const int *lengths, const int *formats, int flags, double timeout,
                  pg_query_cb cb, void *ud, const char **err);
 void pg_conn_abandon(pg_conn *c);
 /* Non-zero when a query is running on c. */

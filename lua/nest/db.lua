@@ -32,7 +32,11 @@
 -- Options (first argument a table { sql, ... }): timeout (s, cancels the
 -- query on the server; err.code "TIMEOUT"), queue_timeout (s, waiting for a
 -- free connection), raw_json, simple (several statements in one string, no
--- parameters; the last statement's result).
+-- parameters; the last statement's result), prepare (a named prepared
+-- statement, made on each connection the first time it runs this text and
+-- executed by name after: saves parsing and planning for hot queries; if a
+-- schema change alters its result columns the next run fails once with
+-- code "0A000" and the statement is prepared afresh on the run after).
 --
 -- Errors: nil, err — err is a table { code, message, detail, hint } whose
 -- tostring is "CODE: message". code is the SQLSTATE for errors the server

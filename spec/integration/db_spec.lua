@@ -122,6 +122,35 @@ describe("nest.db", function()
     end)
   end)
 
+  describe("prepared statements", function()
+    it("prepares once per connection and executes by name", function()
+      configure({ pool_max = 1 })
+      local sql = "SELECT $1::int * 2 AS v, $2::text AS s"
+      for i = 1, 3 do
+        local r = assert(db.query({ sql, prepare = true }, i, "x" .. i))
+        assert.are.same({ { v = i * 2, s = "x" .. i } }, r)
+      end
+      local n = q1("SELECT count(*) AS n FROM pg_prepared_statements WHERE statement = $1", sql).n
+      assert.are.equal(1, n)
+      local _, err = db.query({ "SELECT nope", prepare = true })
+      assert.are.equal("42703", err.code)
+      assert.are.equal(1, q1("SELECT 1 AS one").one)
+    end)
+
+    it("forgets a statement whose result type changed and prepares it again", function()
+      configure({ pool_max = 1 })
+      assert(db.query("DROP TABLE IF EXISTS prep_spec"))
+      assert(db.query("CREATE TABLE prep_spec (a int)"))
+      assert(db.query("INSERT INTO prep_spec VALUES (1)"))
+      assert(db.query({ "SELECT * FROM prep_spec", prepare = true }))
+      assert(db.query("ALTER TABLE prep_spec ADD COLUMN b int DEFAULT 2"))
+      local r, err = db.query({ "SELECT * FROM prep_spec", prepare = true })
+      if not r then assert.are.equal("0A000", err.code) end
+      r = assert(db.query({ "SELECT * FROM prep_spec", prepare = true }))
+      assert.are.same({ { a = 1, b = 2 } }, r)
+    end)
+  end)
+
   describe("errors", function()
     it("returns nil and a table with the SQLSTATE", function()
       local rows, err = db.query("SELEC 1")
