@@ -341,6 +341,10 @@ static void conn_failed(pg_conn *c, const char *why) {
     pg_pool *p = c->pool;
     const char *m = trim_msg(buf, sizeof buf, why ? why : (c->pg ? PQerrorMessage(c->pg) : NULL));
     conn_discard(c);
+    /* With live connections left the server is up (the connect may have hit
+     * max_connections): waiters keep waiting for a release, bounded by their
+     * queue timeout. With none, it is down: fail them all now. */
+    if (p->n.in_use + p->n.idle > 0) return;
     char msg[600];
     snprintf(msg, sizeof msg, "database unavailable: %s", m);
     fail_waiters(p, PG_EUNAVAILABLE, msg);

@@ -27,8 +27,10 @@
  * may call back into the pool (release, acquire, send).
  *
  * Failure modes: a connect that fails (server down, refused, timed out)
- * fails every queued waiter with PG_EUNAVAILABLE, so callers fail fast while
- * the server is down; each later acquire tries a fresh connect, so the pool
+ * while no other connection is open fails every queued waiter with
+ * PG_EUNAVAILABLE, so callers fail fast while the server is down (with
+ * connections still open, waiters wait for one to be released, up to their
+ * queue timeout); each later acquire tries a fresh connect, so the pool
  * recovers on its own when the server is back. Idle connections whose server
  * went away are noticed (the socket turns readable) and closed.
  */
