@@ -54,7 +54,7 @@ local function defaults()
     websocket = { ping_interval = 25, pong_timeout = 60, max_message = 1024 * 1024, queue_max = 1024 },
     plugins = {
       paths = {},                       -- operator plugin dirs, searched first
-      enabled = { "health", "metrics", "ratelimit" },
+      enabled = { "health", "ready", "metrics", "ratelimit" },
       settings = {},                    -- per-plugin config, by plugin name
     },
     dev = { watch = false },

@@ -117,7 +117,11 @@ function M.build(cfg, opts)
     req.route = route
     local ok, e = xpcall(run, on_error, route, req, res)
     if not ok then
-      if errors.is(e) then
+      if type(e) == "table" and e.code == "UNAVAILABLE" then
+        -- a dependency (PostgreSQL) is down: the client may retry later
+        res = response.new(req)
+        res:error(503, "UNAVAILABLE", "A service MediaNest depends on is unavailable; try again shortly")
+      elseif errors.is(e) then
         res = response.new(req)
         for k, v in pairs(e.headers or {}) do res:header(k, v) end
         res:error(e.status, e.code, e.message, e.details, e.retry_after)
