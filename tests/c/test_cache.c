@@ -11,20 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        checks++;                                                              \
-        if (cond) {                                                            \
-            printf("ok   - ");                                                 \
-        } else {                                                               \
-            failures++;                                                        \
-            printf("FAIL - %s:%d: ", __FILE__, __LINE__);                      \
-        }                                                                      \
-        printf(__VA_ARGS__);                                                   \
-        printf("\n");                                                          \
-    } while (0)
+#include "check.h"
 
 /* The cache only needs the app for cache_for_app(); these stand-ins keep the
  * test free of the runtime (they shadow app.c's definitions at link time). */

@@ -16,20 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        checks++;                                                              \
-        if (cond) {                                                            \
-            printf("ok   - ");                                                 \
-        } else {                                                               \
-            failures++;                                                        \
-            printf("FAIL - %s:%d: ", __FILE__, __LINE__);                      \
-        }                                                                      \
-        printf(__VA_ARGS__);                                                   \
-        printf("\n");                                                          \
-    } while (0)
+#include "check.h"
 
 static int port;
 static uv_async_t done_async;

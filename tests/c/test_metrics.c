@@ -13,20 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                       \
-    do {                                                                       \
-        checks++;                                                              \
-        if (cond) {                                                            \
-            printf("ok   - ");                                                 \
-        } else {                                                               \
-            failures++;                                                        \
-            printf("FAIL - %s:%d: ", __FILE__, __LINE__);                      \
-        }                                                                      \
-        printf(__VA_ARGS__);                                                   \
-        printf("\n");                                                          \
-    } while (0)
+#include "check.h"
 
 /* metrics_for_app() only needs the slots; these stand-ins keep the test free
  * of the runtime (they shadow app.c's definitions at link time). */
