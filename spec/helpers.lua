@@ -146,6 +146,14 @@ function Stream:read_response(opts)
   return gunzip_maybe(res)
 end
 
+-- A request as raw bytes; headers is a list of "Name: value" lines.
+function h.request_bytes(method, path, headers, body)
+  local t = { method .. " " .. path .. " HTTP/1.1", "Host: spec" }
+  for _, line in ipairs(headers or {}) do t[#t + 1] = line end
+  if body then t[#t + 1] = "Content-Length: " .. #body end
+  return table.concat(t, "\r\n") .. "\r\n\r\n" .. (body or "")
+end
+
 ---------------------------------------------------------------------------
 -- A client: one keep-alive connection and a cookie jar
 ---------------------------------------------------------------------------
@@ -282,6 +290,16 @@ function h.start(opts)
   local self = setmetatable({ handle = handle, port = handle:port(), host = "127.0.0.1",
                               log_file = log_file, clients = {} }, App)
   return self
+end
+
+-- start_fixtures(names, cfg): an app with health plus the spec-only plugins
+-- of spec/fixtures/plugins named in `names`.
+function h.start_fixtures(names, cfg)
+  cfg = cfg or {}
+  local enabled = { "health" }
+  for _, n in ipairs(names) do enabled[#enabled + 1] = n end
+  cfg.plugins = { paths = { h.root .. "/spec/fixtures/plugins" }, enabled = enabled }
+  return h.start({ config = cfg })
 end
 
 function App:url(path)

@@ -5,18 +5,9 @@
 -- is cancelled) and a slow reader (the streaming handler is held back).
 local h = require "spec.helpers"
 
-local function echo_app(cfg)
-  cfg = cfg or {}
-  cfg.plugins = { paths = { h.root .. "/spec/fixtures/plugins" }, enabled = { "health", "echo" } }
-  return h.start({ config = cfg })
-end
+local function echo_app(cfg) return h.start_fixtures({ "echo" }, cfg) end
+local req = h.request_bytes
 
-local function req(method, path, headers, body)
-  local t = { method .. " " .. path .. " HTTP/1.1", "Host: spec" }
-  for _, line in ipairs(headers or {}) do t[#t + 1] = line end
-  if body then t[#t + 1] = "Content-Length: " .. #body end
-  return table.concat(t, "\r\n") .. "\r\n\r\n" .. (body or "")
-end
 
 -- After an error answer the server closes: the next read says so.
 local function assert_closed(s)
