@@ -432,6 +432,13 @@ int lua_http_port(mn_app *a) {
     return h ? http_server_port(h->srv) : -1;
 }
 
+http_request *lua_http_take_request(lua_State *L, int idx) {
+    req_box *b = luaL_checkudata(L, idx, HANDLE_MT);
+    http_request *r = b->r;
+    b->r = NULL;
+    return r;
+}
+
 /* ---- nest.core.http: streaming from Lua ---------------------------------- */
 
 static req_box *check_live(lua_State *L) {

@@ -22,6 +22,7 @@
 #include "app.h"
 #include "gen.h"
 #include "http_server.h"
+#include "lua_http.h"
 #include "lua_modules.h"
 #include "metrics.h"
 #include "scheduler.h"
@@ -32,11 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The head of lua_http.c's handle userdata ("nest.http.handle"): the
- * request pointer, NULL once the request ended. See the report: lua_http.h
- * should expose a function for taking the request instead. */
-typedef struct http_handle_head { http_request *r; } http_handle_head;
 
 typedef struct lws {
     ws_app *w;
@@ -171,7 +167,6 @@ static void on_taken(uv_tcp_t *tcp, const char *buffered, size_t n, void *ud) {
 
 /* accept(handle, key, opts) */
 static int l_accept(lua_State *L) {
-    http_handle_head *h = luaL_checkudata(L, 1, "nest.http.handle");
     size_t kl;
     const char *key = luaL_checklstring(L, 2, &kl);
     if (lua_isnoneornil(L, 3)) { lua_settop(L, 2); lua_newtable(L); }
@@ -193,15 +188,14 @@ static int l_accept(lua_State *L) {
         lua_pushliteral(L, "invalid Sec-WebSocket-Key");
         return 2;
     }
-    if (!h->r) { lua_pushnil(L); lua_pushliteral(L, "the request has ended"); return 2; }
-    lws *s = get_state(L);
+    lws *s = get_state(L);   /* may raise: before taking the request */
+    http_request *r = lua_http_take_request(L, 1);   /* ours now, whatever happens */
+    if (!r) { lua_pushnil(L); lua_pushliteral(L, "the request has ended"); return 2; }
     char headers[160];
     int hl = snprintf(headers, sizeof headers,
                       "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
                       accept);
     adopt_ctx ctx = {s, &o, user, 0};
-    http_request *r = h->r;
-    h->r = NULL;   /* the request is over for lua_http.c, whatever happens */
     int rc = http_request_upgrade(r, headers, (size_t)hl, on_taken, &ctx);
     if (rc != 0 || !ctx.id) {
         lua_pushnil(L);
