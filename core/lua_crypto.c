@@ -9,6 +9,11 @@
  * and returns nil, err. The public API is lua/nest/crypto.lua.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -151,6 +156,85 @@ static int l_hex(lua_State *L) {
     return 1;
 }
 
+/* Read exactly n bytes of fd; 0 or -errno (-EIO when the file is short). */
+static int read_full(int fd, char *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return -errno;
+        if (r == 0) return -EIO;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static int write_full(int fd, const char *buf, size_t n) {
+    size_t put = 0;
+    while (put < n) {
+        ssize_t w = write(fd, buf + put, n - put);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -errno;
+        put += (size_t)w;
+    }
+    return 0;
+}
+
+/* key_file(path) -> 32-byte key | nil, err. Reads the key kept (as 64 hex
+ * digits) in path; when the file does not exist, makes a new random key and
+ * creates the file with mode 0600 (O_EXCL: two processes starting together
+ * cannot both write one). A file readable by others is refused: the key
+ * protects every secret in the database. Runs once at start-up, so the few
+ * blocking syscalls are fine. */
+static int l_key_file(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    uint8_t key[CRYPTO_AEAD_KEY_LEN];
+    char hex[2 * CRYPTO_AEAD_KEY_LEN + 1];
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        if (crypto_random(key, sizeof key) != 0) { close(fd); unlink(path); return raise_io(L, "key_file"); }
+        crypto_hex((const char *)key, sizeof key, hex);
+        hex[2 * sizeof key] = '\n';
+        int rc = write_full(fd, hex, sizeof hex);
+        if (close(fd) != 0 && rc == 0) rc = -errno;
+        if (rc != 0) { unlink(path); lua_pushnil(L); lua_pushfstring(L, "%s: %s", path, strerror(-rc)); return 2; }
+        lua_pushlstring(L, (const char *)key, sizeof key);
+        return 1;
+    }
+    if (errno != EEXIST) { lua_pushnil(L); lua_pushfstring(L, "%s: %s", path, strerror(errno)); return 2; }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        lua_pushnil(L); lua_pushfstring(L, "%s: %s", path, strerror(e)); return 2;
+    }
+    if (st.st_mode & 077) {
+        close(fd);
+        char mode[8];
+        snprintf(mode, sizeof mode, "%03o", (unsigned)(st.st_mode & 0777));
+        lua_pushnil(L); lua_pushfstring(L, "%s: readable by others (mode %s); chmod 600 it", path, mode);
+        return 2;
+    }
+    int rc = read_full(fd, hex, 2 * CRYPTO_AEAD_KEY_LEN);
+    close(fd);
+    for (size_t i = 0; rc == 0 && i < sizeof key; i++) {
+        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) rc = -EINVAL;
+        else key[i] = (uint8_t)(hi << 4 | lo);
+    }
+    if (rc != 0) { lua_pushnil(L); lua_pushfstring(L, "%s: not a key file (64 hex digits expected)", path); return 2; }
+    lua_pushlstring(L, (const char *)key, sizeof key);
+    return 1;
+}
+
 static int luaopen_nest_core_crypto(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"random", l_random},
@@ -162,6 +246,7 @@ static int luaopen_nest_core_crypto(lua_State *L) {
         {"base64url_encode", l_base64url_encode},
         {"base64url_decode", l_base64url_decode},
         {"hex", l_hex},
+        {"key_file", l_key_file},
         {NULL, NULL},
     };
     luaL_newlib(L, fns);

@@ -51,7 +51,31 @@ local function defaults()
       media_request = { limit = 20, window = 3600 },
       youtube = { limit = 5, window = 3600 },
     },
-    websocket = { ping_interval = 25, pong_timeout = 60, max_message = 1024 * 1024, queue_max = 1024 },
+    websocket = {
+      ping_interval = 25, pong_timeout = 60, close_timeout = 5,
+      max_message = 1024 * 1024,
+      queue_max = 1024, queue_bytes = 8 * 1024 * 1024,   -- a client this far behind is closed
+      test_token = nil, test_user = "test",             -- spec-only upgrade hook (off when nil)
+    },
+    -- Integrations. The admin's saved settings (service_config) win over these;
+    -- nest.services resolves the two. `serve --demo` points them at the demo
+    -- upstreams served by this very process.
+    services = {
+      plextv = { url = "https://plex.tv", app_url = "https://app.plex.tv/auth", product = "MediaNest" },
+      plex = { url = nil, token = nil },
+      overseerr = { url = nil, api_key = nil, webhook_secret = nil },
+      uptime_kuma = { url = nil, slug = nil, api_key = nil },
+      youtube = { root = ".data/youtube", ytdlp = "yt-dlp", concurrency = 2,
+                  quota_bytes = 10 * 1024 * 1024 * 1024 },
+    },
+    auth = {
+      session_days = 30,                -- sliding expiry: days of inactivity
+      setup_token_ttl = 86400,          -- the one-time setup link's lifetime (s)
+      cookie = "mn_session",
+      secure_cookie = "auto",           -- "auto": Secure when public_url is https
+      pin_poll_interval = 1,            -- at most one plex.tv poll per PIN per this (s)
+    },
+    reload = { drain_timeout = 30, debounce = 0.25 },
     plugins = {
       paths = {},                       -- operator plugin dirs, searched first
       enabled = { "health", "ready", "metrics", "ratelimit" },
@@ -107,6 +131,38 @@ local function env_overrides(cfg)
   cfg.log.level = env("MEDIANEST_LOG_LEVEL") or cfg.log.level
 end
 
+-- serve --demo: every integration points at the demo upstreams this process
+-- serves itself (plugins/demo-upstreams); what config.lua set explicitly stays.
+local DEMO = {
+  plextv = { path = "/demo/plextv", app_path = "/demo/plextv/auth" },
+  plex = { path = "/demo/plex", token = "demo-token-owner" },
+  overseerr = { path = "/demo/overseerr", api_key = "demo-overseerr-key", webhook_secret = "demo-webhook-secret" },
+  uptime_kuma = { path = "/demo/kuma", slug = "demo", api_key = "demo-kuma-key" },
+}
+
+local function apply_demo(cfg, explicit)
+  local host = cfg.listen_host
+  if host == "" or host == "0.0.0.0" or host == "::" then host = "127.0.0.1" end
+  if host:find(":", 1, true) then host = "[" .. host .. "]" end
+  local base = "http://" .. host .. ":" .. cfg.listen_port
+  local given = explicit or {}
+  for name, d in pairs(DEMO) do
+    local s, g = cfg.services[name], given[name] or {}
+    if g.url == nil then s.url = base .. d.path end
+    if d.app_path and g.app_url == nil then s.app_url = base .. d.app_path end
+    for _, k in ipairs({ "token", "api_key", "webhook_secret", "slug" }) do
+      if d[k] ~= nil and g[k] == nil then s[k] = d[k] end
+    end
+  end
+  if not (given.youtube and given.youtube.ytdlp) then
+    cfg.services.youtube.ytdlp = (cfg.root or ".") .. "/bin/fake-yt-dlp"
+  end
+  local enabled = cfg.plugins.enabled
+  local has = false
+  for _, n in ipairs(enabled) do if n == "demo-upstreams" then has = true end end
+  if not has then table.insert(enabled, "demo-upstreams") end
+end
+
 local function check(cfg)
   local host, port = tostring(cfg.listen):match("^%[?([^%]]*)%]?:(%d+)$")
   port = tonumber(port)
@@ -126,6 +182,8 @@ local function check(cfg)
     if type(v) ~= "number" or v <= 0 then return nil, "http." .. k .. ": expected a positive number" end
   end
   if type(cfg.plugins.enabled) ~= "table" then return nil, "plugins.enabled: expected a list" end
+  if cfg.demo then apply_demo(cfg, cfg._explicit_services) end
+  cfg._explicit_services = nil
   if cfg.demo or cfg.bench.enabled then
     local has = false
     for _, n in ipairs(cfg.plugins.enabled) do if n == "bench" then has = true end end
@@ -137,9 +195,11 @@ end
 -- load(opts) -> cfg | nil, err. opts: config_path, overrides_json, demo, root.
 function M.load(opts)
   local cfg = defaults()
+  local explicit = {}    -- services the operator set, which --demo leaves alone
   if opts.config_path then
     local t, err = load_file(opts.config_path)
     if not t then return nil, err end
+    if type(t.services) == "table" then for k, v in pairs(t.services) do explicit[k] = v end end
     local ok, merr = merge(cfg, t, "", true)
     if not ok then return nil, "config " .. opts.config_path .. ": " .. merr end
   end
@@ -147,11 +207,13 @@ function M.load(opts)
   if opts.overrides_json then
     local t = require("nest.json").decode(opts.overrides_json)   -- keeps integers integers
     if type(t) ~= "table" then return nil, "overrides: not a JSON object" end
+    for k, v in pairs(type(t.services) == "table" and t.services or {}) do explicit[k] = v end
     local ok, merr = merge(cfg, t, "", true)
     if not ok then return nil, "overrides: " .. merr end
   end
   if opts.demo then cfg.demo = true end
   cfg.root = opts.root
+  cfg._explicit_services = explicit
   local checked, err = check(cfg)
   if not checked then return nil, err end
   current = cfg

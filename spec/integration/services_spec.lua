@@ -1,0 +1,68 @@
+-- spec/integration/services_spec.lua — nest.services: config.lua's
+-- services.<name>, overridden by an admin's saved row (secrets decrypted).
+local h = require "spec.helpers"
+local db = require "nest.db"
+local json = require "nest.json"
+local secrets = require "nest.secrets"
+local services = require "nest.services"
+local config = require "nest.config"
+
+describe("nest.services", function()
+  local name = "overseerr"
+  before_each(function()
+    db.query("DELETE FROM service_config WHERE name = $1", name)
+    services.forget()
+  end)
+  after_each(function()
+    db.query("DELETE FROM service_config WHERE name = $1", name)
+    services.forget()
+  end)
+
+  it("answers nil for an unknown service", function()
+    assert.is_nil(services.get("nope"))
+  end)
+
+  it("resolves config.lua's settings when nothing was saved", function()
+    local s = services.get("plextv")
+    assert.equal("https://plex.tv", s.url)
+    assert.equal("https://app.plex.tv/auth", s.options.app_url)
+    assert.is_true(s.enabled)
+  end)
+
+  it("prefers the saved row and decrypts its secrets", function()
+    db.query([[INSERT INTO service_config (name, enabled, url, api_key_enc, secrets_enc, settings)
+               VALUES ($1, false, $2, $3, $4, $5)]], name, "http://overseerr.test:5055",
+      secrets.seal("k-123", services.purpose(name, "api_key")),
+      secrets.seal(json.encode({ token = "t-9" }), services.purpose(name, "secrets")),
+      { timeout = 4 })
+    local s = services.get(name)
+    assert.equal("http://overseerr.test:5055", s.url)
+    assert.is_false(s.enabled)
+    assert.equal("k-123", s.api_key)
+    assert.equal("t-9", s.token)
+    assert.equal(4, s.options.timeout)
+    assert.is_true(s.saved)
+  end)
+
+  it("ignores a secret sealed for another field", function()
+    db.query([[INSERT INTO service_config (name, api_key_enc) VALUES ($1, $2)]], name,
+      secrets.seal("wrong-purpose", services.purpose(name, "webhook_secret")))
+    local cfg = config.get()
+    local before = cfg.services.overseerr.api_key
+    assert.equal(before, services.get(name).api_key)
+  end)
+
+  it("serve --demo points every integration at the demo upstreams", function()
+    local cfg = assert(config.load({ demo = true, root = "/srv/mn",
+      overrides_json = '{"listen":"0.0.0.0:9999","services":{"overseerr":{"url":"http://real:5055"}}}' }))
+    assert.equal("http://127.0.0.1:9999/demo/plex", cfg.services.plex.url)
+    assert.equal("demo-token-owner", cfg.services.plex.token)
+    assert.equal("http://127.0.0.1:9999/demo/plextv/auth", cfg.services.plextv.app_url)
+    assert.equal("http://real:5055", cfg.services.overseerr.url)       -- the operator's stays
+    assert.equal("/srv/mn/bin/fake-yt-dlp", cfg.services.youtube.ytdlp)
+    local seen = false
+    for _, n in ipairs(cfg.plugins.enabled) do seen = seen or n == "demo-upstreams" end
+    assert.is_true(seen)
+    assert(config.load({ root = h.root }))
+  end)
+end)
