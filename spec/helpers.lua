@@ -25,6 +25,19 @@ function h.tmpname(suffix)
     tmp_counter, suffix or "")
 end
 
+-- bin() -> the medianest binary running these specs, for specs that start it
+-- as a child process: MEDIANEST_BIN when scripts/test sets it (so the ASan
+-- run tests the ASan build), else the executable of this process.
+function h.bin()
+  local env = os.getenv("MEDIANEST_BIN")
+  if env and env ~= "" then return env end
+  local p = io.popen("readlink /proc/$PPID/exe 2>/dev/null")
+  local exe = p and p:read("l")
+  if p then p:close() end
+  if exe and exe:match("medianest$") then return exe end
+  return h.root .. "/build/medianest"
+end
+
 -- wait_until(fn, timeout=5, interval=0.01): calls fn until it returns a truthy
 -- value (returned) or the timeout passes (error naming what was awaited).
 function h.wait_until(fn, timeout, interval, what)

@@ -21,6 +21,8 @@ end
 
 local function on_error(e)
   if errors.is(e) then return e end
+  -- a dependency that is down (nest.db's UNAVAILABLE) keeps its code: 503
+  if type(e) == "table" and e.code == "UNAVAILABLE" then return e end
   return debug.traceback(tostring(e), 2)
 end
 

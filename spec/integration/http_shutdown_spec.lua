@@ -4,16 +4,7 @@
 local h = require "spec.helpers"
 local tcp = require "nest.core.tcp"
 
-local function binary()
-  local env = os.getenv("MEDIANEST_BIN")
-  if env and env ~= "" then return env end
-  -- the binary running these specs is the one to test (same build, same sanitizers)
-  local p = io.popen("readlink /proc/" .. "$PPID" .. "/exe 2>/dev/null")
-  local exe = p and p:read("l")
-  if p then p:close() end
-  if exe and exe:match("medianest$") then return exe end
-  return h.root .. "/build/medianest"
-end
+local binary = h.bin
 
 local function slurp(path)
   local f = io.open(path, "r")

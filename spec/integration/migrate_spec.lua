@@ -32,16 +32,7 @@ local function names(rows, field)
   return out
 end
 
--- The binary running this spec (MEDIANEST_BIN when scripts/test sets it:
--- under valgrind /proc says memcheck).
-local function self_exe()
-  local bin = os.getenv("MEDIANEST_BIN")
-  if bin and bin ~= "" then return bin end
-  local p = io.popen("readlink /proc/$PPID/exe")
-  local exe = p:read("l")
-  p:close()
-  return exe
-end
+local self_exe = h.bin
 
 describe("migrations", function()
   after_each(function()
