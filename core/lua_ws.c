@@ -10,6 +10,8 @@
  *   join(id, room) / leave(id, room) -> true | nil, "closed"
  *   close(id[, code[, reason]]) -> true | nil, "closed"
  *   count() / room_size(room) / is_member(id, room) / user(id) / queued(id)
+ *   next_seq() -> n                              1, 2, ... per app (the
+ *       cross-instance relay numbers its messages with it; survives reloads)
  *
  * Per-app state lives in APP_SLOT_WS (created on first use, destroyed with
  * the app: every connection gets 1001). Each complete text message runs
@@ -38,6 +40,7 @@ typedef struct lws {
     ws_app *w;
     mn_app *a;
     metric *gauge;
+    lua_Integer seq;   /* next_seq() */
 } lws;
 
 typedef struct msg_task { mn_app *a; uint64_t id; } msg_task;
@@ -288,12 +291,17 @@ static int l_queued(lua_State *L) {
     return 1;
 }
 
+static int l_next_seq(lua_State *L) {
+    lua_pushinteger(L, ++get_state(L)->seq);
+    return 1;
+}
+
 static int luaopen_nest_core_ws(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"accept", l_accept}, {"accept_key", l_accept_key}, {"send", l_send},
         {"broadcast", l_broadcast}, {"join", l_join}, {"leave", l_leave}, {"close", l_close},
         {"count", l_count}, {"room_size", l_room_size}, {"is_member", l_is_member},
-        {"user", l_user}, {"queued", l_queued}, {NULL, NULL}};
+        {"user", l_user}, {"queued", l_queued}, {"next_seq", l_next_seq}, {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

@@ -7,7 +7,9 @@
 --
 --   ws.on(event, fn(conn, data))    register (plugins/ws collects plugin.ws)
 --   ws.send(conn_id, event, data)   -> true | nil, "closed"|"overflow"
---   ws.broadcast(room, event, data) -> members reached (JSON encoded once)
+--   ws.broadcast(room, event, data) -> members reached on this instance
+--                                      (JSON encoded once; see "Across instances")
+--   ws.start_relay() / ws.stop_relay()  the cross-instance relay (plugins/ws)
 --   ws.join(conn_id, room) / ws.leave(conn_id, room) -> true | nil, "closed"
 --   ws.close(conn_id[, code[, reason]])
 --   ws.count() / ws.room_size(room) / ws.is_member(id, room) / ws.user(id)
@@ -19,7 +21,24 @@
 -- :leave(room), :close(code, reason). Built-in events: "ping" -> "pong",
 -- "subscribe"/"unsubscribe" {topic} (the authorizer decides, then the
 -- connection joins/leaves room <topic> and gets "subscribed"/"unsubscribed").
--- On accept the connection joins "user:<user_id>".
+-- On accept the connection joins "user:<user_id>" (and "role:<role>" when
+-- accept is given a role; nobody may subscribe to a role:* room).
+--
+-- Across instances: with Redis configured, broadcast delivers to this
+-- instance's members at once, then PUBLISHes {origin, seq, room, msg} on
+-- the channel websocket.channel (default ws.CHANNEL). Every instance's
+-- relay (subscribed once per generation by ws.start_relay) delivers what it
+-- receives to its own members, except messages of its own origin (the
+-- instance id of nest.invalidate, one per app) — so each connection gets a
+-- broadcast exactly once. seq grows per origin and each app remembers the
+-- last seq it delivered per origin (in its L1), so two generations'
+-- subscriptions overlapping during a reload deliver nothing twice. Without
+-- Redis, or while it is down, delivery is local only (nest.redis logs one
+-- warning per outage); messages published while an instance's subscriber
+-- connection is down are not replayed to it (Redis pub/sub).
+-- The publish waits for Redis' reply (one round trip, bounded by
+-- redis.command_timeout), which keeps one caller's broadcasts in order;
+-- where the caller cannot yield it is done from a timer task instead.
 local core = require "nest.core.ws"
 -- the request handles' metatable (which core.accept checks) is registered by
 -- nest.core.http: load it before the first upgrade request arrives
@@ -39,7 +58,80 @@ end
 M.encode = encode
 
 function M.send(id, event, data) return core.send(id, encode(event, data)) end
-function M.broadcast(room, event, data) return core.broadcast(room, encode(event, data)) end
+
+---------------------------------------------------------------------------
+-- broadcast and the cross-instance relay
+---------------------------------------------------------------------------
+
+M.CHANNEL = "medianest:ws"
+local LAST_PREFIX = "__nest:ws:last:"     -- .. origin: last seq delivered from it
+local LAST_TTL = 86400
+
+local redis = require "nest.redis"
+local l1 = require "nest.core.cache"
+local instance_id = require("nest.invalidate").instance_id
+
+local relay                               -- this generation's subscription
+
+local function channel()
+  local ok, cfg = pcall(require("nest.config").get)
+  local ch = ok and type(cfg) == "table" and cfg.websocket and cfg.websocket.channel
+  return type(ch) == "string" and ch ~= "" and ch or M.CHANNEL
+end
+
+local function publish(room, text)
+  if not (redis.configured() and redis.available()) then return end
+  -- no yield between taking seq and queueing the command: one origin's
+  -- messages reach Redis (one pipelined connection) in seq order
+  local seq = core.next_seq()
+  local _, err = redis.call("PUBLISH", channel(), json.encode({
+    origin = instance_id(), seq = seq, room = room, msg = text }))
+  if err and err ~= "unavailable" then
+    log.warn("websocket broadcast not published", { room = room, err = err })
+  end
+end
+
+function M.broadcast(room, event, data)
+  assert(type(room) == "string", "ws.broadcast: room must be a string")
+  local text = encode(event, data)
+  local n = core.broadcast(room, text)
+  if redis.configured() then
+    if coroutine.isyieldable() then
+      publish(room, text)
+    else
+      require("nest.timer").at(0, function(premature) if not premature then publish(room, text) end end)
+    end
+  end
+  return n
+end
+
+local function on_relay(_, payload)
+  local m = json.decode(payload)
+  if type(m) ~= "table" or type(m.room) ~= "string" or type(m.msg) ~= "string"
+     or type(m.origin) ~= "string" or math.type(m.seq) ~= "integer" then
+    return
+  end
+  if m.origin == instance_id() then return end     -- delivered locally already
+  local key = LAST_PREFIX .. m.origin
+  local last = l1.get(key)
+  if math.type(last) == "integer" and m.seq <= last then return end   -- seen (reload overlap)
+  l1.set(key, m.seq, LAST_TTL)
+  core.broadcast(m.room, m.msg)
+end
+
+-- Subscribe this generation's relay (idempotent) -> true | nil, err
+-- ("not configured" without Redis: broadcasts are then local only).
+function M.start_relay()
+  if relay then return true end
+  local s, err = redis.subscribe(channel(), on_relay)
+  if not s then return nil, err end
+  relay = s
+  return true
+end
+
+function M.stop_relay()
+  if relay then relay.unsubscribe(); relay = nil end
+end
 function M.join(id, room) return core.join(id, room) end
 function M.leave(id, room) return core.leave(id, room) end
 function M.close(id, code, reason) return core.close(id, code, reason) end
@@ -67,6 +159,7 @@ function M.set_authorizer(fn) authorizer = fn end
 local function default_authorize(conn, topic)
   local other = topic:match("^user:(.*)$")
   if other then return other == tostring(conn.user_id), "not your user room" end
+  if topic:match("^role:") then return false, "role rooms are joined on connect" end
   return true
 end
 
@@ -183,7 +276,8 @@ function M.handshake_error(req, cfg)
 end
 
 -- Perform the upgrade; the HTTP request is over afterwards (nothing more may
--- be sent on res). opts.user_id (joined to "user:<id>").
+-- be sent on res). opts.user_id (joined to "user:<id>"), opts.role (joined
+-- to "role:<role>").
 function M.accept(req, opts)
   opts = opts or {}
   local cfg = require("nest.config").get()
@@ -201,6 +295,7 @@ function M.accept(req, opts)
   })
   if not id then return nil, err end
   if user then core.join(id, "user:" .. user) end
+  if type(opts.role) == "string" and opts.role ~= "" then core.join(id, "role:" .. opts.role) end
   if M.on_open then M.on_open(id, user) end
   return id
 end

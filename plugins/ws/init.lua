@@ -1,48 +1,63 @@
 -- plugins/ws/init.lua — GET /ws (at the root): validates the WebSocket
--- handshake, authenticates the upgrade and hands the socket to nest.ws;
--- collects the event handlers plugins declare in `plugin.ws`.
+-- handshake and hands the socket to nest.ws; collects the event handlers
+-- plugins declare in `plugin.ws`; starts the cross-instance relay of
+-- broadcasts (nest.ws.start_relay, a no-op without Redis).
 --
--- Authentication (temporary, until the auth plugin plugs sessions in): the
--- config key websocket.test_token enables a test hook — a `token` query
--- parameter or `Authorization: Bearer <token>` equal to it authenticates
--- as user websocket.test_user (default "test"), or as the `user` query
--- parameter when given. Without test_token every upgrade is refused (401),
--- so nothing is exposed by accident. The auth plugin will replace
--- plugin.authenticate (req) -> user_id | nil.
+-- Authentication is the framework's: the route has auth "user", so the
+-- auth plugin's `before` hook (session cookie, Bearer token) sets req.user
+-- and the route guard answers 401 when nobody is signed in. The connection
+-- is opened for req.user.id (it joins "user:<id>", and "role:<role>" when
+-- the user has a role).
+--
+-- Test hook (config, for specs and benchmarks only): websocket.test_token
+-- set to a non-empty string makes this plugin's `before` hook accept, on
+-- the /ws route only and only when no one is signed in already, a `token`
+-- query parameter or `Authorization: Bearer <token>` equal to it as
+-- req.user = {id = websocket.test_user (default "test"), role = "user"},
+-- or the `user` query parameter ([%w_-]+) as the id when given. Without
+-- test_token the hook does nothing.
 local ws = require "nest.ws"
 local config = require "nest.config"
 
-local plugin = { name = "ws", version = "1.0.0", priority = 900 }
+local plugin = { name = "ws", version = "1.1.0", priority = 900 }
 
 local function bearer(req)
   local a = req.headers.authorization
   return a and a:match("^[Bb]earer%s+(%S+)$") or nil
 end
 
-local function test_authenticate(req, cfg)
-  local want = cfg.websocket and cfg.websocket.test_token
+local function test_user(req, cfg)
+  local wcfg = cfg.websocket or {}
+  local want = wcfg.test_token
   if type(want) ~= "string" or want == "" then return nil end
   local q = req:query_params()
   local given = q.token or bearer(req)
   if given ~= want then return nil end
   local user = q.user
-  if type(user) ~= "string" or not user:match("^[%w_%-]+$") then
-    user = cfg.websocket.test_user or "test"
+  if type(user) ~= "string" or not user:match("^[%w_%-]+$") or #user > 64 then
+    user = wcfg.test_user or "test"
   end
   return user
 end
 
+local function is_ws_route(route)
+  return route and route.plugin == "ws" and route.pattern == "/ws"
+end
+
+function plugin.before(req, _, route)
+  if req.user or not is_ws_route(route) then return end
+  local user = test_user(req, config.get())
+  if user then req.user = { id = user, role = "user" } end
+end
+
 function plugin.routes(r)
-  r:get("/ws", { auth = "public", at_root = true }, function(req, res)
-    local cfg = config.get()
-    local status, code, msg, headers = ws.handshake_error(req, cfg)
+  r:get("/ws", { auth = "user", at_root = true }, function(req, res)
+    local status, code, msg, headers = ws.handshake_error(req, config.get())
     if status then
       for k, v in pairs(headers or {}) do res:header(k, v) end
       return res:error(status, code, msg)
     end
-    local user = test_authenticate(req, cfg)
-    if not user then return res:error(401, "UNAUTHENTICATED", "Sign in first") end
-    local id, err = ws.accept(req, { user_id = user })
+    local id, err = ws.accept(req, { user_id = req.user.id, role = req.user.role })
     if not id then return res:error(500, "UPGRADE_FAILED", tostring(err)) end
     res.done = true   -- the socket belongs to nest.ws now; nothing is sent
   end)
@@ -53,6 +68,8 @@ function plugin.init(app)
   for _, p in ipairs(app.plugins or {}) do
     for event, fn in pairs(p.plugin.ws or {}) do ws.on(event, fn) end
   end
+  ws.count()   -- creates the app's connection registry: the gauge reads 0 from the start
+  ws.start_relay()
 end
 
 return plugin

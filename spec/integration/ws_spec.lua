@@ -1,6 +1,9 @@
 -- spec/integration/ws_spec.lua — WebSocket over real sockets: handshake
--- errors, messages and events, RFC 6455 close codes, rooms and broadcast,
--- bounded queues for slow readers, ping timeout.
+-- errors, authentication through the framework (the auth plugin's before
+-- hook, stood in for by spec/fixtures/plugins/wsauth, and the config test
+-- hook), messages and events, RFC 6455 close codes, rooms and broadcast,
+-- bounded queues for slow readers, ping timeout, the connections gauge.
+-- Across instances: ws_cluster_spec.lua.
 local h = require "spec.helpers"
 local hw = require "spec.helpers_ws"
 
@@ -10,7 +13,7 @@ local function start(ws_cfg)
   local wcfg = { test_token = TOKEN, ping_interval = 25, pong_timeout = 60 }
   for k, v in pairs(ws_cfg or {}) do wcfg[k] = v end
   return h.start({
-    plugins = { "health", "ws", "wsecho" },
+    plugins = { "health", "metrics", "wsauth", "ws", "wsecho" },
     config = { websocket = wcfg, plugins = { paths = { h.root .. "/spec/fixtures/plugins" } } },
   })
 end
@@ -82,8 +85,75 @@ describe("websocket", function()
       b:close()
     end)
 
+    it("refuses with the framework's 401 before looking at the handshake", function()
+      local _, res = hw.connect(app, "/ws", { headers = { ["Sec-WebSocket-Version"] = "8" } })
+      assert.equal(401, res.status)
+      assert.equal("UNAUTHENTICATED", res.json.error.code)
+    end)
+
     it("keeps plain HTTP working on the same port", function()
       assert.equal(200, app:get("/health").status)
+    end)
+  end)
+
+  describe("authentication", function()
+    local function whoami(c)
+      c:send("whoami")
+      local m = assert(c:recv_event())
+      assert.equal("me", m.event)
+      return m.data.user
+    end
+
+    it("opens the connection for req.user set by an auth before hook", function()
+      local c = assert(hw.connect(app, "/ws", { headers = { ["X-Spec-User"] = "carol" } }))
+      assert.equal("carol", whoami(c))
+      c:close()
+    end)
+
+    it("the test hook never overrides a signed-in user", function()
+      local c = assert(hw.connect(app, "/ws?token=" .. TOKEN .. "&user=bob",
+        { headers = { ["X-Spec-User"] = "carol" } }))
+      assert.equal("carol", whoami(c))
+      c:close()
+    end)
+
+    it("the test hook signs in as test_user by default, on /ws only", function()
+      app:stop()
+      app = start({ test_user = "tester" })
+      local c = open(app)
+      assert.equal("tester", whoami(c))
+      c:close()
+      -- the token means nothing to other routes
+      assert.equal(401, app:get("/api/v1/wsauth/me?token=" .. TOKEN).status)
+      local res = app:get("/api/v1/wsauth/me", { headers = { ["X-Spec-User"] = "dave" } })
+      assert.equal(200, res.status)
+      assert.equal("dave", res.json.id)
+    end)
+
+    it("is off without test_token: only a signed-in user gets in", function()
+      app:stop()
+      app = start({ test_token = "" })
+      local _, res = hw.connect(app, "/ws?token=")
+      assert.equal(401, res.status)
+      _, res = hw.connect(app, "/ws", { headers = { Authorization = "Bearer " } })
+      assert.equal(401, res.status)
+      local c = assert(hw.connect(app, "/ws", { headers = { ["X-Spec-User"] = "erin" } }))
+      assert.equal("erin", whoami(c))
+      c:close()
+    end)
+
+    it("joins role:<role>, which nobody may subscribe to", function()
+      local admin = assert(hw.connect(app, "/ws",
+        { headers = { ["X-Spec-User"] = "root", ["X-Spec-Role"] = "admin" } }))
+      local user = assert(hw.connect(app, "/ws", { headers = { ["X-Spec-User"] = "u1" } }))
+      user:send("subscribe", { topic = "role:admin" })
+      local m = assert(user:recv_event())
+      assert.equal("FORBIDDEN", m.data.code)
+      user:send("shout", { room = "role:admin", event = "service:down", data = { s = "plex" } })
+      assert.same({ reached = { 1 } }, assert(user:recv_event()).data)
+      m = assert(admin:recv_event())
+      assert.equal("service:down", m.event)
+      admin:close() user:close()
     end)
   end)
 
@@ -246,6 +316,30 @@ describe("websocket", function()
       assert.equal("error", m.event)
       assert.equal("FORBIDDEN", m.data.code)
       c:close()
+    end)
+  end)
+
+  describe("metrics", function()
+    local function gauge()
+      local res = app:get("/metrics")
+      assert.equal(200, res.status)
+      local v = res.body:match("\nwebsocket_active_connections (%S+)\n")
+      return v and tonumber(v)
+    end
+
+    it("websocket_active_connections rises and falls with connections", function()
+      assert.equal(0, gauge())
+      local cs = {}
+      for i = 1, 3 do
+        cs[i] = open(app, "g" .. i)
+        h.wait_until(function() return gauge() == i end, 5, 0.01, i .. " connections in the gauge")
+      end
+      cs[1]:close()
+      h.wait_until(function() return gauge() == 2 end, 5, 0.01, "the gauge to fall to 2")
+      cs[2].conn:close()          -- dropped without a close handshake
+      h.wait_until(function() return gauge() == 1 end, 5, 0.01, "the gauge to fall to 1")
+      cs[3]:close()
+      h.wait_until(function() return gauge() == 0 end, 5, 0.01, "the gauge to fall to 0")
     end)
   end)
 
