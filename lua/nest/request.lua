@@ -4,13 +4,23 @@
 -- validators that answer 400 with a clear message when input is bad.
 local errors = require "nest.errors"
 local json = require "nest.json"
+local config = require "nest.config"
+local clientip = require "nest.clientip"
 
 local Request = {}
 Request.__index = Request
 
 local M = {}
 
+-- raw.ip becomes the client's address (X-Forwarded-For believed only from
+-- trusted_proxies); the TCP peer stays in raw.peer_ip.
 function M.new(raw)
+  raw.peer_ip = raw.ip
+  local cfg = config.get()
+  local list = cfg and cfg.trusted_proxies
+  if list and #list > 0 then
+    raw.ip = clientip.resolve(raw.ip, raw.headers["x-forwarded-for"], list)
+  end
   return setmetatable(raw, Request)
 end
 

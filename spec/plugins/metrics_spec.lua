@@ -184,27 +184,3 @@ describe("plugins/metrics with static files", function()
     assert(ok, err)
   end)
 end)
-
-describe("plugins/metrics client_ip", function()
-  local access = require "plugins.metrics.access"
-
-  local function req(ip, xff) return { ip = ip, headers = { ["x-forwarded-for"] = xff } } end
-
-  it("recognises loopback addresses", function()
-    for _, ip in ipairs({ "127.0.0.1", "127.255.0.3", "::1", "::ffff:127.0.0.1" }) do
-      assert.is_true(access.is_loopback(ip), ip)
-    end
-    for _, ip in ipairs({ "10.1.2.3", "128.0.0.1", "::2", "", "1270.0.0.1", "::ffff:10.0.0.1" }) do
-      assert.is_false(access.is_loopback(ip), ip)
-    end
-  end)
-
-  it("reads X-Forwarded-For from the right, past trusted proxies and CIDR blocks", function()
-    local cfg = { trusted_proxies = { "127.0.0.1", "10.0.0.0/8" } }
-    assert.equal("192.0.2.7", access.client_ip(req("127.0.0.1", "203.0.113.1, 192.0.2.7, 10.9.9.9"), cfg))
-    assert.equal("192.0.2.7", access.client_ip(req("192.0.2.7", "127.0.0.1"), cfg))   -- untrusted peer
-    assert.equal("127.0.0.1", access.client_ip(req("127.0.0.1", nil), cfg))
-    assert.equal("10.2.2.2", access.client_ip(req("10.1.1.1", "10.2.2.2"), cfg))    -- all trusted: leftmost
-    assert.equal("127.0.0.1", access.client_ip(req("127.0.0.1", "10.1.2.3"), { trusted_proxies = {} }))
-  end)
-end)
