@@ -1,0 +1,310 @@
+-- spec/plugins/demo_upstreams_services_spec.lua — the demo Overseerr and
+-- Uptime Kuma of plugins/demo-upstreams, checked against the reference
+-- (the Overseerr answers validate against spec/fixtures/reference/
+-- overseerr-api.json, the OpenAPI file of ../shared/reference), and
+-- bin/fake-yt-dlp run through nest.proc.
+--
+-- The app mounts the fakes through plugins/demo-upstreams/init.lua when it
+-- exists, through the demo_services fixture (same routes/init/destroy calls)
+-- otherwise; the demo_sink fixture receives the webhook.
+local h = require "spec.helpers"
+local json = require "nest.json"
+local proc = require "nest.proc"
+local openapi = require "spec.fixtures.reference.openapi"
+
+local FIXTURES = h.root .. "/spec/fixtures/plugins"
+local KEY = "demo-overseerr-key"
+local O = "/demo/overseerr/api/v1"
+
+local function has_init()
+  local f = io.open(h.root .. "/plugins/demo-upstreams/init.lua", "r")
+  if f then f:close() return true end
+  return false
+end
+
+local function start_app()
+  local cfg = { plugins = { paths = { FIXTURES } } }
+  if has_init() then
+    local ok, app = pcall(h.start, { plugins = { "health", "demo-upstreams", "demo_sink" }, config = cfg })
+    if ok then return app end
+    io.stderr:write("demo_upstreams_services_spec: plugins/demo-upstreams did not start (", tostring(app),
+      "); mounting the services through the demo_services fixture\n")
+  end
+  return h.start({ plugins = { "health", "demo_services", "demo_sink" }, config = cfg })
+end
+
+local api = openapi.load()
+
+-- assert that value validates against the schema of path/method/status
+local function conforms(path, method, status, value)
+  local schema = api:response(path, method, status)
+  assert.is_table(schema, "no schema for " .. method .. " " .. path)
+  local ok, errs = api:validate(schema, value)
+  assert(ok, ("%s %s %d does not match the reference:\n  %s"):format(method, path, status,
+    table.concat(errs, "\n  ")))
+end
+
+describe("reference validator", function()
+  it("accepts a conforming MediaRequest and rejects broken ones", function()
+    local s = api:schema("MediaRequest")
+    local good = { id = 1, status = 1, createdAt = "x", updatedAt = "y", is4k = false,
+                   requestedBy = { id = 1, email = "a@b", createdAt = "x", updatedAt = "y" },
+                   modifiedBy = json.null, media = { id = 1, tmdbId = 2, tvdbId = json.null, status = 2 } }
+    assert.is_true((api:validate(s, good)))
+    local ok, errs = api:validate(s, { status = 1 })
+    assert.is_false(ok)
+    assert.matches("required property 'id'", errs[1])
+    good.requestedBy.id = "1"
+    ok, errs = api:validate(s, good)
+    assert.is_false(ok)
+    assert.matches("requestedBy.id: expected integer", errs[1])
+    good.requestedBy.id = 1
+    good.media.tmdbId = json.null           -- not nullable
+    assert.is_false((api:validate(s, good)))
+  end)
+
+  it("checks enum, oneOf and additionalProperties", function()
+    local body = api:request_body("/request", "post")
+    assert.is_true((api:validate(body, { mediaType = "tv", mediaId = 1, seasons = "all" })))
+    assert.is_true((api:validate(body, { mediaType = "tv", mediaId = 1, seasons = { 1, 2 } })))
+    assert.is_false((api:validate(body, { mediaType = "tv", mediaId = 1, seasons = "some" })))
+    assert.is_false((api:validate(body, { mediaType = "book", mediaId = 1 })))
+    local closed = { type = "object", properties = { a = { type = "string" } }, additionalProperties = false }
+    assert.is_true((api:validate(closed, { a = "x" })))
+    assert.is_false((api:validate(closed, { a = "x", b = 1 })))
+    local all = { allOf = { { required = { "a" } }, { properties = { a = { type = "number" } } } } }
+    assert.is_true((api:validate(all, { a = 1 })))
+    assert.is_false((api:validate(all, { a = "1" })))
+  end)
+end)
+
+describe("demo Overseerr", function()
+  local app
+  setup(function() app = start_app() end)
+  teardown(function() app:stop() end)
+  before_each(function()
+    assert.equal(200, app:post("/demo/overseerr/_control/reset", {}).status)
+    app:post("/sink/reset", {})
+  end)
+
+  local function call(method, path, body, user, key)
+    local headers = { ["X-Api-Key"] = key or KEY }
+    if user then headers["X-API-User"] = tostring(user) end
+    local o = { headers = headers }
+    if body ~= nil then o.json = body end
+    return app:request(method, O .. path, o)
+  end
+
+  it("answers /status without a key, in the documented shape", function()
+    local res = app:get(O .. "/status")
+    assert.equal(200, res.status)
+    conforms("/status", "get", 200, res.json)
+    assert.is_nil(res.json.status)
+    assert.is_string(res.json.version)
+  end)
+
+  it("answers 403 with Overseerr's body on a missing or bad key", function()
+    for _, key in ipairs({ false, "wrong" }) do
+      local headers = key and { ["X-Api-Key"] = key } or {}
+      local res = app:get(O .. "/request", { headers = headers })
+      assert.equal(403, res.status)
+      assert.same({ status = 403, error = "You do not have permission to access this endpoint" }, res.json)
+    end
+    assert.equal(403, call("GET", "/request", nil, 99).status)   -- X-API-User naming nobody
+  end)
+
+  it("searches with percent-encoding and refuses a raw '+' or reserved character", function()
+    local res = call("GET", "/search?query=the%20matrix&page=1&language=en")
+    assert.equal(200, res.status)
+    conforms("/search", "get", 200, res.json)
+    assert.equal(1, res.json.totalResults)
+    assert.same({ "movie", 603, "The Matrix" }, { res.json.results[1].mediaType, res.json.results[1].id,
+                                                 res.json.results[1].title })
+    assert.equal(5, res.json.results[1].mediaInfo.status)      -- already in Plex
+
+    res = call("GET", "/search?query=%28500%29%20Days")
+    assert.equal(200, res.status)
+    assert.equal("(500) Days of Summer", res.json.results[1].title)
+
+    for _, raw in ipairs({ "the+matrix", "(500)%20Days", "don't", "a*", "hi!" }) do
+      res = call("GET", "/search?query=" .. raw)
+      assert.equal(400, res.status, raw)
+      assert.matches("Parameter 'query' must be url encoded", res.json.message, 1, true)
+    end
+    assert.equal(400, call("GET", "/search").status)
+  end)
+
+  it("pages search results and includes shows and people", function()
+    local res = call("GET", "/search?query=the")
+    assert.equal(200, res.status)
+    conforms("/search", "get", 200, res.json)
+    assert.is_true(res.json.totalResults > 20)
+    assert.equal(20, #res.json.results)
+    local p2 = call("GET", "/search?query=the&page=2")
+    assert.equal(2, p2.json.page)
+    assert.are_not.equal(res.json.results[1].id, p2.json.results[1].id)
+    local tv = call("GET", "/search?query=breaking%20bad")
+    assert.same({ "tv", "Breaking Bad", "2008-01-20" }, { tv.json.results[1].mediaType, tv.json.results[1].name,
+                                                         tv.json.results[1].firstAirDate })
+    conforms("/search", "get", 200, tv.json)
+    local person = call("GET", "/search?query=dicaprio")
+    assert.equal("person", person.json.results[1].mediaType)
+    conforms("/search", "get", 200, person.json)
+  end)
+
+  it("serves movie and tv details with mediaInfo", function()
+    local m = call("GET", "/movie/27205")
+    assert.equal(200, m.status)
+    conforms("/movie/{movieId}", "get", 200, m.json)
+    assert.equal("Inception", m.json.title)
+    assert.equal(5, m.json.mediaInfo.status)
+    local t = call("GET", "/tv/1399")
+    assert.equal(200, t.status)
+    conforms("/tv/{tvId}", "get", 200, t.json)
+    assert.equal(9, #t.json.seasons)            -- specials + 8
+    assert.is_nil(t.json.mediaInfo)             -- nothing known about it yet
+    assert.equal(404, call("GET", "/movie/1").status)
+  end)
+
+  it("creates a request attributed to the X-API-User, pending for a plain user", function()
+    local res = call("POST", "/request", { mediaType = "movie", mediaId = 157336 }, 2)
+    assert.equal(201, res.status)
+    conforms("/request", "post", 201, res.json)
+    assert.equal(1, res.json.status)                      -- PENDING
+    assert.equal(2, res.json.media.status)                -- media PENDING
+    assert.equal(2, res.json.requestedBy.id)
+    assert.equal("friend", res.json.requestedBy.plexUsername)
+    assert.equal(157336, res.json.media.tmdbId)
+
+    local got = call("GET", "/request/" .. res.json.id, nil, 2)
+    assert.equal(200, got.status)
+    conforms("/request/{requestId}", "get", 200, got.json)
+
+    local dup = call("POST", "/request", { mediaType = "movie", mediaId = 157336 }, 1)
+    assert.equal(409, dup.status)
+    assert.equal("Request for this media already exists.", dup.json.message)
+    local avail = call("POST", "/request", { mediaType = "movie", mediaId = 27205 }, 2)
+    assert.equal(409, avail.status)
+
+    local details = call("GET", "/movie/157336")
+    assert.equal(2, details.json.mediaInfo.status)
+    assert.equal(res.json.id, details.json.mediaInfo.requests[1].id)
+    conforms("/movie/{movieId}", "get", 200, details.json)
+  end)
+
+  it("auto-approves the admin's requests, and requests seasons of a show", function()
+    local res = call("POST", "/request", { mediaType = "tv", mediaId = 66732, seasons = { 1, 2 } })
+    assert.equal(201, res.status)
+    conforms("/request", "post", 201, res.json)
+    assert.equal(2, res.json.status)                      -- APPROVED
+    assert.equal(3, res.json.media.status)                -- PROCESSING
+    assert.equal(1, res.json.requestedBy.id)
+    assert.equal(2, #res.json.seasons)
+    local again = call("POST", "/request", { mediaType = "tv", mediaId = 66732, seasons = { 2 } }, 2)
+    assert.equal(202, again.status)
+    assert.equal("No seasons available to request", again.json.message)
+    local rest = call("POST", "/request", { mediaType = "tv", mediaId = 66732, seasons = "all" }, 2)
+    assert.equal(201, rest.status)
+    assert.same({ 3, 4 }, { rest.json.seasons[1].seasonNumber, rest.json.seasons[2].seasonNumber })
+    local tv = call("GET", "/tv/66732")
+    conforms("/tv/{tvId}", "get", 200, tv.json)
+    assert.equal(2, #tv.json.mediaInfo.requests)
+  end)
+
+  it("lists, filters, pages, counts, approves, declines and deletes requests", function()
+    local ids = {}
+    for i, mid in ipairs({ 155, 680, 550, 329865 }) do
+      local r = call("POST", "/request", { mediaType = "movie", mediaId = mid }, 2)
+      assert.equal(201, r.status)
+      ids[i] = r.json.id
+    end
+    local approved = call("POST", "/request/" .. ids[1] .. "/approve")
+    assert.equal(200, approved.status)
+    conforms("/request/{requestId}/{status}", "post", 200, approved.json)
+    assert.equal(2, approved.json.status)
+    assert.equal(1, approved.json.modifiedBy.id)
+    local declined = call("POST", "/request/" .. ids[2] .. "/decline")
+    assert.equal(3, declined.json.status)
+    assert.equal(403, call("POST", "/request/" .. ids[3] .. "/approve", nil, 2).status)
+
+    local list = call("GET", "/request?take=2&skip=0&filter=all&sort=added")
+    assert.equal(200, list.status)
+    conforms("/request", "get", 200, list.json)
+    assert.same({ pages = 2, pageSize = 2, results = 4, page = 1 }, list.json.pageInfo)
+    assert.equal(ids[4], list.json.results[1].id)        -- newest first
+    local pending = call("GET", "/request?filter=pending")
+    assert.equal(2, pending.json.pageInfo.results)
+    local mod = call("GET", "/request?sort=modified&take=1")
+    assert.equal(ids[2], mod.json.results[1].id)         -- declined last
+    assert.equal(400, call("GET", "/request?filter=bogus").status)
+
+    local count = call("GET", "/request/count")
+    assert.equal(200, count.status)
+    conforms("/request/count", "get", 200, count.json)
+    assert.same({ total = 4, movie = 4, tv = 0, pending = 2, approved = 1, declined = 1, processing = 1,
+                  available = 0 }, count.json)
+
+    -- a plain user sees only their own requests; the admin can ask for one user's
+    call("POST", "/request", { mediaType = "movie", mediaId = 954 })
+    assert.equal(4, call("GET", "/request", nil, 2).json.pageInfo.results)
+    assert.equal(1, call("GET", "/request?requestedBy=1").json.pageInfo.results)
+
+    assert.equal(401, call("DELETE", "/request/" .. ids[1], nil, 2).status)   -- not pending any more
+    assert.equal(204, call("DELETE", "/request/" .. ids[3], nil, 2).status)
+    assert.equal(404, call("GET", "/request/" .. ids[3]).status)
+  end)
+
+  it("posts the documented webhook payload on each state change", function()
+    local hook = app:url("/sink/webhook")
+    assert.equal(200, app:post("/demo/overseerr/_control/webhook",
+      { url = hook, authorization = "Bearer spec-secret" }).status)
+    local r = call("POST", "/request", { mediaType = "movie", mediaId = 157336 }, 2)   -- Interstellar
+    assert.equal(201, r.status)
+    local id = r.json.id
+    assert.equal(200, app:post("/demo/overseerr/_control/requests/" .. id, { status = "approved" }).status)
+    local done = app:post("/demo/overseerr/_control/requests/" .. id, { status = "available" })
+    assert.equal(200, done.status)
+    assert.equal(5, done.json.media.status)
+    assert.equal(2, done.json.status)
+    conforms("/request/{requestId}", "get", 200, done.json)
+
+    local got = h.wait_until(function()
+      local s = app:get("/sink/webhook")
+      return #s.json >= 3 and s.json
+    end, 5, 0.02, "three webhook deliveries")
+    local kinds = {}
+    for i, d in ipairs(got) do
+      assert.equal("Bearer spec-secret", d.headers.authorization)
+      assert.matches("application/json", d.headers["content-type"], 1, true)
+      local p = assert(json.decode(d.body))
+      kinds[i] = p.notification_type
+      -- the default template: every templated value a string, blocks objects or null
+      for _, k in ipairs({ "notification_type", "event", "subject", "message", "image" }) do
+        assert.is_string(p[k], k)
+      end
+      assert.equal(json.null, p.issue)
+      assert.equal(json.null, p.comment)
+      assert.is_table(p.extra)
+      for k, v in pairs(p.media) do assert.is_string(v, "media." .. k) end
+      for k, v in pairs(p.request) do assert.is_string(v, "request." .. k) end
+      assert.same({ media_type = "movie", tmdbId = "157336", tvdbId = "" },
+        { media_type = p.media.media_type, tmdbId = p.media.tmdbId, tvdbId = p.media.tvdbId })
+      assert.equal(("%d"):format(id), p.request.request_id)
+      assert.equal("friend", p.request.requestedBy_username)
+      assert.equal("Interstellar (2014)", p.subject)
+    end
+    assert.same({ "MEDIA_PENDING", "MEDIA_APPROVED", "MEDIA_AVAILABLE" }, kinds)
+    assert.equal("AVAILABLE", json.decode(got[3].body).media.status)
+    assert.equal("PENDING", json.decode(got[1].body).media.status)
+
+    -- the admin's own request is auto-approved, and says so
+    call("POST", "/request", { mediaType = "movie", mediaId = 680 })
+    got = h.wait_until(function()
+      local s = app:get("/sink/webhook")
+      return #s.json >= 4 and s.json
+    end, 5, 0.02, "the auto-approval webhook")
+    assert.equal("MEDIA_AUTO_APPROVED", json.decode(got[4].body).notification_type)
+    assert.equal(400, app:post("/demo/overseerr/_control/requests/" .. id, { status = "bogus" }).status)
+    app:post("/demo/overseerr/_control/webhook", {})
+  end)
+end)
