@@ -17,6 +17,8 @@
 #include <uv.h>
 #include <lua.h>
 
+#include "reload.h"
+
 typedef struct mn_app mn_app;
 typedef struct mn_gen mn_gen;
 
@@ -72,5 +74,36 @@ mn_app *app_from_lua(lua_State *L);
 
 /* mode "serve": the listening port once ready, else -1. */
 int app_port(mn_app *a);
+
+/* ---- hot reload (DESIGN 3.12, docs/operations.md) ---------------------------
+ *
+ * app_reload() builds a new generation next to the current one: a fresh
+ * lua_State running nest.boot.start with the config and every enabled plugin.
+ * If the boot fails the new generation is thrown away and the current one
+ * keeps serving. Otherwise the swap is one pointer: the next request,
+ * WebSocket message and timer tick run on the new generation, while the old
+ * one is retired — its plugins' destroy() run, its timers fire premature,
+ * its subscriptions end — and closed when its last task ended (or, past
+ * reload.drain_timeout, its remaining tasks are cancelled unless held by
+ * nest.reload.hold()). Unless force is set, a tree whose content hash (config
+ * file + lua/ + the enabled plugins' directories) did not change is a no-op.
+ * A reload while one is building is refused (busy).
+ *
+ * cb runs exactly once, possibly before app_reload returns (busy, no-op,
+ * immediate failure). Every result is also logged, counted in
+ * reloads_total{result}, kept as app_last_reload() and written to
+ * <data_dir>/reload.json. trigger: a static string ("signal", "admin",
+ * "watch", "api"). Returns 0, or a negative UV_E* when cb will not run. */
+typedef void (*app_reload_fn)(mn_app *a, const reload_result *r, void *ud);
+int app_reload(mn_app *a, const char *trigger, int force, app_reload_fn cb, void *ud);
+/* The last reload's result (seq 0: none yet). */
+const reload_result *app_last_reload(mn_app *a);
+/* Push a table describing the app's runtime on L (generations, reload state). */
+void app_push_runtime(mn_app *a, lua_State *L);
+/* Push a reload result as a table (ok, noop, busy, seq, generation, error, plugin, message...). */
+void app_push_result(lua_State *L, const reload_result *r);
+/* The process pid file and the data directory (mode serve, from the config);
+ * NULL before the first generation booted. */
+const char *app_data_dir(mn_app *a);
 
 #endif

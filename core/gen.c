@@ -69,6 +69,7 @@ void gen_hook_remove(mn_gen *g, gen_hook *h) {
 void gen_retire(mn_gen *g) {
     if (g->retired) return;
     g->retired = 1;
+    g->retired_at = uv_now(app_loop(g->app));
     while (g->retire_hooks) {
         gen_hook *h = g->retire_hooks;
         gen_hook_remove(g, h);

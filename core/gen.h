@@ -6,12 +6,15 @@
  * runs the Lua boot (lua/nest/boot.lua) in it as a task, which returns the
  * hooks table (dispatch, body_limit, ws, ...) that C calls into. Tasks keep
  * their generation alive: gen_retire() marks it draining, and it is closed
- * (lua_close) once its last task has ended.
+ * (lua_close) once its last task has ended. A hot reload (app_reload) builds
+ * a new generation next to the current one and retires the old one only once
+ * the new one booted; a generation that failed to boot is retired at once.
  */
 #ifndef MN_GEN_H
 #define MN_GEN_H
 
 #include <lua.h>
+#include <stdint.h>
 #include "app.h"
 
 struct mn_gen {
@@ -25,6 +28,11 @@ struct mn_gen {
     mn_gen *next;           /* the app's list of generations */
     struct sched_task *task_list;   /* sched.c: every live task of this gen */
     struct gen_hook *retire_hooks;
+    /* hot reload (app.c) */
+    uint64_t retired_at;    /* uv_now() when retired, in ms */
+    int holds;              /* nest.reload.hold(): streams that outlive the drain deadline */
+    int deadline_hit;       /* the drain deadline passed (logged once) */
+    int failed;             /* a reload that did not make it: never current */
 };
 
 /* A callback run when g is retired (reload or stop): timers fire their

@@ -4,6 +4,16 @@
  *
  *   start{root=, config_path=, overrides_json=, demo=} -> handle | nil, err
  *   handle:port(), handle:id(), handle:stop()   (stop waits for the drain)
+ *   handle:reload{force=} -> result             hot-reload that app (waits)
+ *   handle:runtime() -> table                   see runtime()
+ *   reload{force=, trigger=} -> result          hot-reload this app (waits for
+ *       the new generation to boot): {ok, noop, busy, seq, generation,
+ *       previous, seconds, hash, error, plugin, message}
+ *   runtime() -> {current, reloading, generations = {{id, state, tasks,
+ *       holds, lua_memory, draining_for}}, last_reload, hash, ...}
+ *   hold() -> token with :release() (also __gc/__close): while held, this
+ *       generation is not cancelled at the drain deadline (nest.reload.hold)
+ *   pid() -> our pid; kill(pid, signo) -> true | nil, err
  *   info() -> {app_id, generation, lua_memory, tasks, root}
  *   hrtime() -> seconds (monotonic, float); now() -> epoch seconds (float)
  */
@@ -17,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #define APP_MT "nest.app"
 
@@ -157,6 +168,111 @@ static int l_info(lua_State *L) {
     return 1;
 }
 
+/* ---- reload ---------------------------------------------------------------- */
+
+typedef struct reload_op {
+    sched_op op;
+    reload_result r;
+    int cancelled;        /* the waiting task died; the callback frees */
+    int done;
+} reload_op;
+
+static int reload_push(sched_op *op, lua_State *L) {
+    app_push_result(L, &((reload_op *)op)->r);
+    return 1;
+}
+static void reload_release(sched_op *op) { free(op); }
+static void reload_cancel(sched_op *op) {
+    reload_op *o = (reload_op *)op;
+    if (o->done) free(o); else o->cancelled = 1;
+}
+
+static void on_reloaded(mn_app *a, const reload_result *r, void *ud) {
+    (void)a;
+    reload_op *o = ud;
+    o->r = *r;
+    o->done = 1;
+    if (o->cancelled) { free(o); return; }
+    sched_op_wake(&o->op);
+}
+
+static int do_reload(lua_State *L, mn_app *a, int opts) {
+    int force = 0;
+    const char *trigger = "api";
+    if (lua_istable(L, opts)) {
+        lua_getfield(L, opts, "force");
+        force = lua_toboolean(L, -1);
+        lua_getfield(L, opts, "trigger");
+        const char *t = lua_tostring(L, -1);
+        if (t && !strcmp(t, "admin")) trigger = "admin";
+        else if (t && !strcmp(t, "signal")) trigger = "signal";
+        else if (t && !strcmp(t, "watch")) trigger = "watch";
+        lua_pop(L, 2);
+    }
+    reload_op *o = calloc(1, sizeof *o);
+    if (!o) return luaL_error(L, "out of memory");
+    o->op.push = reload_push;
+    o->op.release = reload_release;
+    o->op.cancel = reload_cancel;
+    if (sched_op_begin(L, &o->op, "nest.app.reload") != 0) { free(o); return lua_error(L); }
+    app_reload(a, trigger, force, on_reloaded, o);
+    return sched_wait(L);
+}
+
+static int l_reload(lua_State *L) { return do_reload(L, app_from_lua(L), 1); }
+
+static int l_handle_reload(lua_State *L) {
+    app_box *b = luaL_checkudata(L, 1, APP_MT);
+    luaL_argcheck(L, b->a != NULL, 1, "the app is stopped");
+    return do_reload(L, b->a, 2);
+}
+
+static int l_runtime(lua_State *L) {
+    app_push_runtime(app_from_lua(L), L);
+    return 1;
+}
+
+static int l_handle_runtime(lua_State *L) {
+    app_box *b = luaL_checkudata(L, 1, APP_MT);
+    luaL_argcheck(L, b->a != NULL, 1, "the app is stopped");
+    app_push_runtime(b->a, L);
+    return 1;
+}
+
+#define HOLD_MT "nest.app.hold"
+typedef struct hold_box { mn_gen *g; } hold_box;
+
+static int l_hold(lua_State *L) {
+    hold_box *h = lua_newuserdatauv(L, sizeof *h, 0);
+    h->g = gen_from_lua(L);
+    h->g->holds++;
+    luaL_setmetatable(L, HOLD_MT);
+    return 1;
+}
+
+/* The box lives in g's own state, so g is alive whenever it is touched. */
+static int l_hold_release(lua_State *L) {
+    hold_box *h = luaL_checkudata(L, 1, HOLD_MT);
+    if (h->g) { h->g->holds--; h->g = NULL; }
+    return 0;
+}
+
+static int l_pid(lua_State *L) {
+    lua_pushinteger(L, (lua_Integer)getpid());
+    return 1;
+}
+
+static int l_kill(lua_State *L) {
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    lua_Integer sig = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, pid > 0, 1, "pid must be positive");
+    luaL_argcheck(L, sig >= 0 && sig < 65, 2, "not a signal number");
+    int rc = uv_kill((int)pid, (int)sig);
+    if (rc != 0) { lua_pushnil(L); lua_pushstring(L, uv_err_name(rc)); return 2; }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int l_hrtime(lua_State *L) {
     lua_pushnumber(L, (double)uv_hrtime() / 1e9);
     return 1;
@@ -175,12 +291,25 @@ static int l_sentinel(lua_State *L) {
 }
 
 static int luaopen_nest_core_app(lua_State *L) {
-    static const luaL_Reg methods[] = {{"port", l_port}, {"id", l_id}, {"stop", l_stop}, {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"port", l_port}, {"id", l_id}, {"stop", l_stop},
+                                       {"reload", l_handle_reload}, {"runtime", l_handle_runtime},
+                                       {NULL, NULL}};
     static const luaL_Reg fns[] = {{"start", l_start}, {"info", l_info}, {"hrtime", l_hrtime},
-                                   {"now", l_now}, {"sentinel", l_sentinel}, {NULL, NULL}};
+                                   {"now", l_now}, {"sentinel", l_sentinel}, {"reload", l_reload},
+                                   {"runtime", l_runtime}, {"hold", l_hold}, {"pid", l_pid},
+                                   {"kill", l_kill}, {NULL, NULL}};
+    static const luaL_Reg hold_methods[] = {{"release", l_hold_release}, {NULL, NULL}};
     luaL_newmetatable(L, APP_MT);
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, HOLD_MT);
+    luaL_newlib(L, hold_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_hold_release);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, l_hold_release);
+    lua_setfield(L, -2, "__close");
     lua_pop(L, 1);
     luaL_newlib(L, fns);
     return 1;

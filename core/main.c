@@ -1,8 +1,11 @@
 /* main.c — the medianest command line.
  *
- * `serve` runs an app until SIGTERM/SIGINT (graceful drain, exit 0). Every
- * other command is a Lua script run with the whole runtime and its event
- * loop: lua/nest/cli/<command>.lua, or the user's script for `run`.
+ * `serve` runs an app until SIGTERM/SIGINT (graceful drain, exit 0); SIGHUP
+ * hot-reloads it (app_reload; the result lands in <data_dir>/reload.json,
+ * which `medianest reload` waits for). While serving, <data_dir>/medianest.pid
+ * holds our pid; it is removed at exit. Every other command is a Lua script
+ * run with the whole runtime and its event loop: lua/nest/cli/<command>.lua,
+ * or the user's script for `run`.
  */
 #include "app.h"
 #include "gen.h"
@@ -26,6 +29,7 @@ static const char *usage =
     "  migrate [-c FILE]          apply the database migrations\n"
     "  run SCRIPT [ARGS...]       run a Lua script with the whole runtime\n"
     "  busted [BUSTED ARGS...]    run the specs inside the runtime\n"
+    "  reload [-c FILE]           hot-reload the running server (SIGHUP) and report\n"
     "\n"
     "options: --help, --version. Environment: MEDIANEST_LISTEN, MEDIANEST_DATA_DIR,\n"
     "DATABASE_URL, REDIS_URL, MEDIANEST_SECRET_KEY, MEDIANEST_CONFIG (see config.lua.example).\n";
@@ -36,6 +40,8 @@ static struct {
     uv_signal_t sigterm, sigint, sighup;
     int exit_code;
     int stopping;
+    int serving;
+    char pid_file[4096];
 } M;
 
 static void close_signals(void) {
@@ -62,11 +68,8 @@ static void stop_app(int code) {
 static void on_signal(uv_signal_t *h, int signum) {
     (void)h;
     if (signum == SIGHUP) {
-        mn_gen *g = M.app ? app_current_gen(M.app) : NULL;
-        if (g && gen_push_hook(g, "on_sighup") == LUA_TFUNCTION)
-            sched_spawn(g, NULL, 0, NULL, NULL);
-        else if (g)
-            lua_pop(g->L, 1);
+        /* the result is logged and written to <data_dir>/reload.json */
+        if (M.app && M.serving && !M.stopping) app_reload(M.app, "signal", 0, NULL, NULL);
         return;
     }
     fprintf(stderr, "{\"level\":\"info\",\"msg\":\"shutting down\",\"signal\":%d}\n", signum);
@@ -81,6 +84,14 @@ static void on_ready(mn_app *a, int status, const char *err, void *ud) {
         return;
     }
     if (!strcmp(mode, "serve")) {
+        M.serving = 1;
+        const char *dir = app_data_dir(a);
+        if (dir) {
+            snprintf(M.pid_file, sizeof M.pid_file, "%s/medianest.pid", dir);
+            FILE *f = fopen(M.pid_file, "w");
+            if (f) { fprintf(f, "%d\n", (int)getpid()); fclose(f); }
+            else M.pid_file[0] = 0;
+        }
         /* tell the operator where we are (and anything else boot wants to say) */
         mn_gen *g = app_current_gen(a);
         if (gen_push_hook(g, "on_listening") == LUA_TFUNCTION) {
@@ -172,6 +183,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     uv_run(M.loop, UV_RUN_DEFAULT);
+    if (M.pid_file[0]) unlink(M.pid_file);
     /* Close whatever a module left open so the loop can be closed cleanly. */
     uv_loop_close(M.loop);
     fflush(stdout);

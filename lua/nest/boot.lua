@@ -3,7 +3,9 @@
 -- start(opts) installs the coroutine wrappers, loads the config and then,
 -- for `serve`, the plugins, returning the hooks table the C core calls into
 -- (dispatch, body_limit, server, ...); for `run`, it runs the script and
--- returns its exit code.
+-- returns its exit code. A hot reload runs the same start() in a fresh
+-- generation (opts.reload = true); an expected failure answers
+-- nil, message, plugin name (or nil when no plugin is at fault).
 local M = {}
 
 local function run_script(opts, cfg)
@@ -42,8 +44,8 @@ function M.start(opts)
     return nil, err
   end
   if opts.mode == "run" then return run_script(opts, cfg) end
-  local hooks, berr = require("nest.server").build(cfg, opts)
-  if not hooks then return nil, berr end
+  local hooks, berr, culprit = require("nest.server").build(cfg, opts)
+  if not hooks then return nil, berr, culprit end
   return hooks
 end
 

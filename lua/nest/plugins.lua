@@ -62,6 +62,21 @@ local function check_contract(name, p, path)
   return true
 end
 
+-- The paths whose content a hot reload hashes and dev.watch watches: the
+-- config file, lua/, and every directory that holds (or would shadow) an
+-- enabled plugin. Sorted, no duplicates.
+function M.inputs(cfg, config_path)
+  local seen, out = {}, {}
+  local function add(p) if p and not seen[p] then seen[p] = true out[#out + 1] = p end end
+  add(config_path)
+  add(cfg.root .. "/lua")
+  for _, name in ipairs(cfg.plugins.enabled or {}) do
+    for _, d in ipairs(M.dirs(cfg)) do add(d .. "/" .. tostring(name)) end
+  end
+  table.sort(out)
+  return out
+end
+
 -- load(cfg) -> list of {plugin, config, path}, highest priority first | nil, err, plugin name
 function M.load(cfg)
   local dirs = M.dirs(cfg)

@@ -2,7 +2,9 @@
 -- dispatches each request.
 --
 -- build(cfg, opts) loads the enabled plugins, compiles their routes, runs
--- their init hooks and returns the hooks table for the C core. dispatch()
+-- their init hooks and returns the hooks table for the C core (also what a
+-- hot reload needs: reload_inputs, retire, data_dir, drain timeout, watch).
+-- Failures answer nil, message, plugin name. dispatch()
 -- runs in the request's own task: route match, the plugins' before hooks
 -- (priority order), the auth guard, the handler — all under xpcall, so a
 -- bug answers 500 with the request id and leaves a traceback in the log.
@@ -57,7 +59,7 @@ function M.build(cfg, opts)
   -- invalidation maps: every plugin's, applied on every instance (Redis pub/sub)
   local invalidate = require "nest.invalidate"
   local ok_inv, inv_err = pcall(invalidate.load, loaded)
-  if not ok_inv then return nil, tostring(inv_err) end
+  if not ok_inv then return nil, "invalidations: " .. tostring(inv_err) end
   local router = router_mod.new()
   local befores = {}
   for _, p in ipairs(loaded) do
@@ -74,7 +76,10 @@ function M.build(cfg, opts)
   for _, p in ipairs(loaded) do
     if p.plugin.init then
       local ok, ierr = xpcall(p.plugin.init, on_error, app, p.config)
-      if not ok then return nil, "plugin " .. p.name .. ": init: " .. tostring(ierr), p.name end
+      if not ok then
+        log.error("plugin init failed", { plugin = p.name, error = tostring(ierr) })
+        return nil, "plugin " .. p.name .. ": init: " .. tostring(ierr), p.name
+      end
     end
   end
 
@@ -142,12 +147,31 @@ function M.build(cfg, opts)
     return route and route.body_limit or nil
   end
 
+  -- A hot reload retired this generation: its plugins' destroy(), lowest
+  -- priority first (the reverse of init), each under xpcall.
+  local function retire()
+    for i = #loaded, 1, -1 do
+      local p = loaded[i]
+      if p.plugin.destroy then
+        local ok, derr = xpcall(p.plugin.destroy, on_error, app, p.config)
+        if not ok then log.error("plugin destroy failed", { plugin = p.name, error = tostring(derr) }) end
+      end
+    end
+  end
+
   local hooks = {
     dispatch = dispatch,
     body_limit = body_limit,
     router = router,
     app = app,
     drain_timeout = cfg.http.drain_timeout,
+    generation = opts.generation,
+    retire = retire,
+    reload_inputs = plugins.inputs(cfg, opts.config_path),
+    reload_drain_timeout = cfg.reload and cfg.reload.drain_timeout or 30,
+    reload_debounce = cfg.reload and cfg.reload.debounce or 0.25,
+    watch = (cfg.dev and cfg.dev.watch) == true,
+    data_dir = require("nest.config").path(cfg.data_dir),
     server = {
       host = cfg.listen_host,
       port = cfg.listen_port,
