@@ -33,8 +33,6 @@ struct ev_waiter {
     event *ev;                /* NULL once woken or the event is gone */
     ev_waiter *prev, *next;
     ev_values *vals;          /* NULL: timed out */
-    uv_timer_t timer;
-    int timer_on;
 };
 
 static void unlink_waiter(ev_waiter *w) {
@@ -53,15 +51,12 @@ static void vals_drop(ev_values *v) {
     }
 }
 
-static void waiter_closed(uv_handle_t *h) { free(h->data); }
-
 static void waiter_free(sched_op *op) {
     ev_waiter *w = (ev_waiter *)op;
     unlink_waiter(w);
     vals_drop(w->vals);
     w->vals = NULL;
-    if (w->timer_on) uv_close((uv_handle_t *)&w->timer, waiter_closed);
-    else free(w);
+    free(w);
 }
 
 static int waiter_push(sched_op *op, lua_State *L) {
@@ -82,8 +77,8 @@ static int waiter_push(sched_op *op, lua_State *L) {
     return n;
 }
 
-static void on_timeout(uv_timer_t *t) {
-    ev_waiter *w = t->data;
+static void on_expired(sched_op *op) {
+    ev_waiter *w = (ev_waiter *)op;
     unlink_waiter(w);
     sched_op_wake(&w->op);
 }
@@ -110,14 +105,9 @@ static int l_wait(lua_State *L) {
     w->next = ev->head;
     if (ev->head) ev->head->prev = w;
     ev->head = w;
-    if (timeout >= 0) {
-        uv_loop_t *loop = app_loop(app_from_lua(L));
-        uv_update_time(loop);
-        uv_timer_init(loop, &w->timer);
-        w->timer.data = w;
-        w->timer_on = 1;
-        uv_timer_start(&w->timer, on_timeout, (uint64_t)(timeout * 1000 + 0.5), 0);
-    }
+    /* timeout 0: give up on the next loop turn unless signalled first */
+    if (timeout >= 0)
+        sched_op_deadline(&w->op, app_loop(app_from_lua(L)), timeout > 0 ? timeout : 1e-9, on_expired);
     return sched_wait(L);
 }
 
@@ -138,7 +128,6 @@ static int l_signal(lua_State *L) {
     while (ev->head) {
         ev_waiter *w = ev->head;
         unlink_waiter(w);
-        if (w->timer_on) uv_timer_stop(&w->timer);
         w->vals = v;
         v->users++;
         sched_op_wake(&w->op);

@@ -99,8 +99,6 @@ struct cmd_op {
     int n, remaining;
     int single;               /* call(): unwrap the one reply */
     const char *err;          /* transport error, or NULL */
-    uv_timer_t timer;
-    int timer_on;
     cmd_slot slots[];
 };
 
@@ -155,20 +153,17 @@ static int cmd_push(sched_op *op, lua_State *L) {
     return 1;
 }
 
-static void cmd_timer_closed(uv_handle_t *h) { free(h->data); }
-
 static void cmd_free(cmd_op *o) {
     for (int i = 0; i < o->n; i++) {
         if (!o->slots[i].done && o->slots[i].req) redis_req_cancel(o->slots[i].req);
         redis_reply_free(o->slots[i].reply);
     }
-    if (o->timer_on) uv_close((uv_handle_t *)&o->timer, cmd_timer_closed);
-    else free(o);
+    free(o);
 }
 
 static void cmd_release(sched_op *op) { cmd_free((cmd_op *)op); }
 
-/* Finish the op once: stop its timer, stop waiting for outstanding replies. */
+/* Finish the op once: stop waiting for outstanding replies. */
 static void cmd_finish(cmd_op *o, const char *err) {
     if (o->op.woken) return;
     if (err && !o->err) o->err = err;
@@ -177,7 +172,6 @@ static void cmd_finish(cmd_op *o, const char *err) {
             redis_req_cancel(o->slots[i].req);
             o->slots[i].done = 1;
         }
-    if (o->timer_on) uv_timer_stop(&o->timer);
     sched_op_wake(&o->op);
 }
 
@@ -190,7 +184,7 @@ static void on_cmd_reply(void *ud, redisReply *r) {
     if (--o->remaining == 0) cmd_finish(o, NULL);
 }
 
-static void on_cmd_timeout(uv_timer_t *t) { cmd_finish(t->data, "timeout"); }
+static void on_cmd_expired(sched_op *op) { cmd_finish((cmd_op *)op, "timeout"); }
 
 /* Send the command whose arguments are the values of table idx (or the
  * stack values first..top when idx == 0). */
@@ -248,14 +242,7 @@ static cmd_op *cmd_new(lua_State *L, int n, double timeout, const char *what) {
     o->op.cancel = cmd_release;
     for (int i = 0; i < n; i++) o->slots[i].op = o;
     if (sched_op_begin(L, &o->op, what) != 0) { free(o); lua_error(L); }
-    if (timeout > 0) {
-        uv_loop_t *loop = app_loop(app_from_lua(L));
-        uv_update_time(loop);
-        uv_timer_init(loop, &o->timer);
-        o->timer.data = o;
-        o->timer_on = 1;
-        uv_timer_start(&o->timer, on_cmd_timeout, (uint64_t)(timeout * 1000), 0);
-    }
+    sched_op_deadline(&o->op, app_loop(app_from_lua(L)), timeout, on_cmd_expired);
     return o;
 }
 

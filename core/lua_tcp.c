@@ -30,8 +30,6 @@ typedef struct tcp_op {
     sched_op op;
     tcp_conn *c;
     int status;
-    uv_timer_t timer;
-    int timer_on;
     int ref;          /* connect: the Lua handle to return */
     struct write_req *wr;   /* write: the request libuv still owns */
 } tcp_op;
@@ -55,23 +53,19 @@ static void conn_free(uv_handle_t *h) {
 
 /* ---- ops (connect, read, write) ----------------------------------------- */
 
-static void op_timer_closed(uv_handle_t *h) { free(h->data); }
-
 static void op_free(sched_op *op) {
     tcp_op *o = (tcp_op *)op;
     if (o->c && o->c->waiter == o) o->c->waiter = NULL;
-    if (o->timer_on) uv_close((uv_handle_t *)&o->timer, op_timer_closed);
-    else free(o);
+    free(o);
 }
 
 static void op_wake(tcp_op *o, int status) {
     if (o->c && o->c->waiter == o) o->c->waiter = NULL;
     o->status = status;
-    if (o->timer_on) uv_timer_stop(&o->timer);
     sched_op_wake(&o->op);
 }
 
-static void on_op_timeout(uv_timer_t *t) { op_wake(t->data, UV_ETIMEDOUT); }
+static void on_op_expired(sched_op *op) { op_wake((tcp_op *)op, UV_ETIMEDOUT); }
 
 static tcp_op *op_new(lua_State *L, tcp_conn *c, int (*push)(sched_op *, lua_State *),
                       double timeout, const char *what) {
@@ -82,14 +76,7 @@ static tcp_op *op_new(lua_State *L, tcp_conn *c, int (*push)(sched_op *, lua_Sta
     o->op.release = op_free;
     o->op.cancel = op_free;
     if (sched_op_begin(L, &o->op, what) != 0) { free(o); lua_error(L); }
-    if (timeout > 0) {
-        uv_loop_t *loop = app_loop(app_from_lua(L));
-        uv_update_time(loop);
-        uv_timer_init(loop, &o->timer);
-        o->timer.data = o;
-        o->timer_on = 1;
-        uv_timer_start(&o->timer, on_op_timeout, (uint64_t)(timeout * 1000), 0);
-    }
+    sched_op_deadline(&o->op, app_loop(app_from_lua(L)), timeout, on_op_expired);
     return o;
 }
 

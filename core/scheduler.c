@@ -10,6 +10,7 @@
 #include "gen.h"
 
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 struct sched_task {
@@ -61,12 +62,54 @@ static void finish(sched_task *t, sched_status st, int nres) {
     if (--g->tasks == 0 && g->retired && g->on_drained) g->on_drained(g);
 }
 
+/* ---- deadlines ------------------------------------------------------------ */
+
+struct sched_deadline {
+    uv_timer_t timer;
+    sched_op *op;                     /* NULL once the op woke or was dropped */
+    void (*on_expiry)(sched_op *op);
+};
+
+static void deadline_closed(uv_handle_t *h) { free(h->data); }
+
+/* Detach the op's deadline; its timer is freed in the close callback. */
+static void deadline_drop(sched_op *op) {
+    sched_deadline *d = op->deadline;
+    if (!d) return;
+    op->deadline = NULL;
+    d->op = NULL;
+    uv_close((uv_handle_t *)&d->timer, deadline_closed);
+}
+
+static void deadline_fired(uv_timer_t *timer) {
+    sched_deadline *d = timer->data;
+    sched_op *op = d->op;
+    if (op && !op->woken) d->on_expiry(op);    /* wakes op, which drops d */
+    if (d->op) deadline_drop(d->op);           /* an expiry that did not wake */
+}
+
+void sched_op_deadline(sched_op *op, uv_loop_t *loop, double seconds,
+                       void (*on_expiry)(sched_op *op)) {
+    if (seconds <= 0 || op->woken) return;
+    sched_deadline *d = calloc(1, sizeof *d);
+    if (!d) { fputs("medianest: out of memory (op deadline)\n", stderr); abort(); }
+    deadline_drop(op);
+    uv_timer_init(loop, &d->timer);
+    d->timer.data = d;
+    d->op = op;
+    d->on_expiry = on_expiry;
+    op->deadline = d;
+    uv_update_time(loop);
+    uv_timer_start(&d->timer, deadline_fired, (uint64_t)(seconds * 1000 + 0.5), 0);
+}
+
 /* Drop whatever op the task waits on, per the op lifetime contract. */
 static void drop_op(sched_task *t) {
     sched_op *op = t->op;
     if (!op) return;
     t->op = NULL;
     op->task = NULL;
+    deadline_drop(op);
     if (op->woken) op->release(op); else op->cancel(op);
 }
 
@@ -203,6 +246,7 @@ int sched_op_begin(lua_State *L, sched_op *op, const char *what) {
     op->task = t;
     op->woken = 0;
     op->next_ready = NULL;
+    op->deadline = NULL;
     t->op = op;
     return 0;
 }
@@ -215,6 +259,7 @@ int sched_wait(lua_State *L) {
 void sched_op_wake(sched_op *op) {
     if (op->woken) return;
     op->woken = 1;
+    deadline_drop(op);
     sched_task *t = op->task;
     if (t && !t->running) enqueue(t);
 }

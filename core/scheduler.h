@@ -25,6 +25,10 @@
  *   - cancel(): the task was cancelled while the op was still pending. The
  *     mechanism stops the operation, must never call sched_op_wake() for it
  *     afterwards, and frees the op (possibly later, in a close callback).
+ *
+ * A deadline (sched_op_deadline) belongs to the scheduler, not the op: its
+ * timer stops when the op wakes or is cancelled and is freed in its own close
+ * callback, so an op with a deadline is freed as promptly as one without.
  */
 #ifndef MN_SCHEDULER_H
 #define MN_SCHEDULER_H
@@ -34,6 +38,7 @@
 
 typedef struct sched_task sched_task;
 typedef struct sched_op sched_op;
+typedef struct sched_deadline sched_deadline;
 typedef struct mn_gen mn_gen;
 
 struct sched_op {
@@ -42,6 +47,7 @@ struct sched_op {
     void (*release)(sched_op *op);            /* free the op */
     void (*cancel)(sched_op *op);             /* stop the operation, free the op */
     sched_op *next_ready;                     /* scheduler's ready queue */
+    sched_deadline *deadline;                 /* set by sched_op_deadline */
     int woken;                                /* set by sched_op_wake */
 };
 
@@ -86,8 +92,17 @@ int sched_op_begin(lua_State *L, sched_op *op, const char *what);
  * return values. */
 int sched_wait(lua_State *L);
 
-/* The op's operation finished: queue its task for resumption. */
+/* The op's operation finished: queue its task for resumption (and drop its
+ * deadline). */
 void sched_op_wake(sched_op *op);
+
+/* Give a begun op a deadline: when it has not woken `seconds` from now,
+ * on_expiry(op) runs (from a timer callback, never inside Lua); it must end
+ * the operation and wake the op with a timeout result. seconds <= 0 sets no
+ * deadline. Out of memory aborts (as Redis's zmalloc does): an op silently
+ * without its deadline could wait forever. */
+void sched_op_deadline(sched_op *op, uv_loop_t *loop, double seconds,
+                      void (*on_expiry)(sched_op *op));
 
 /* Per-loop scheduler state; sched_init once per loop before any spawn. */
 int sched_init(uv_loop_t *loop);
