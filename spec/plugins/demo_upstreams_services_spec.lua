@@ -308,3 +308,130 @@ describe("demo Overseerr", function()
     app:post("/demo/overseerr/_control/webhook", {})
   end)
 end)
+
+describe("demo Uptime Kuma", function()
+  local app
+  setup(function() app = start_app() end)
+  teardown(function() app:stop() end)
+  before_each(function() assert.equal(200, app:post("/demo/kuma/_control/reset", {}).status) end)
+
+  -- an Authorization: Basic header (standard, padded base64)
+  local function basic(user, pass)
+    local raw = user .. ":" .. pass
+    local b64 = require("nest.crypto").base64url_encode(raw):gsub("%-", "+"):gsub("_", "/")
+    return { Authorization = "Basic " .. b64 .. ("="):rep((3 - #raw % 3) % 3) }
+  end
+
+  -- the metrics as {name -> {monitor_name -> value}}
+  local function parse_metrics(text)
+    local out = {}
+    for line in text:gmatch("[^\n]+") do
+      if not line:match("^#") then
+        local name, lbl, value = line:match("^([%w_]+){(.-)} (%S+)$")
+        assert(name, "not a Prometheus sample line: " .. line)
+        local mon = lbl:match('monitor_name="([^"]*)"')
+        if mon then
+          out[name] = out[name] or {}
+          out[name][mon] = tonumber(value)
+          for _, l in ipairs({ "monitor_type", "monitor_url", "monitor_hostname", "monitor_port" }) do
+            assert(lbl:find(l .. '="', 1, true), l .. " missing in " .. line)
+          end
+        end
+      end
+    end
+    return out
+  end
+
+  it("serves the status page in Kuma's shape, 404 for an unknown slug", function()
+    local res = app:get("/demo/kuma/api/status-page/demo")
+    assert.equal(200, res.status)
+    local p = res.json
+    assert.equal("demo", p.config.slug)
+    assert.is_string(p.config.title)
+    assert.is_table(p.maintenanceList)
+    assert.equal(json.null, p.incident)
+    local names = {}
+    for _, g in ipairs(p.publicGroupList) do
+      assert.is_number(g.id)
+      assert.is_string(g.name)
+      for _, m in ipairs(g.monitorList) do
+        assert.is_number(m.id)
+        assert.is_string(m.type)
+        names[m.name] = m
+      end
+    end
+    assert.is_table(names.Plex)
+    assert.is_table(names.Overseerr)
+    assert.is_table(names.MediaNest)
+    assert.equal("http", names.Plex.type)
+    local missing = app:get("/demo/kuma/api/status-page/nope")
+    assert.equal(404, missing.status)
+    assert.same({ status = "fail", msg = "Status Page Not Found" }, missing.json)
+    assert.equal(404, app:get("/demo/kuma/api/status-page/heartbeat/nope").status)
+  end)
+
+  it("serves heartbeats oldest to newest with UTC times and uptime ratios", function()
+    local res = app:get("/demo/kuma/api/status-page/heartbeat/demo")
+    assert.equal(200, res.status)
+    local list = res.json.heartbeatList
+    for id, beats in pairs(list) do
+      assert.matches("^%d+$", id)
+      assert.equal(50, #beats)
+      for i, b in ipairs(beats) do
+        assert.matches("^%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d%.%d%d%d$", b.time)
+        assert.is_number(b.status)
+        assert.is_string(b.msg)
+        if i > 1 then assert.is_true(b.time >= beats[i - 1].time) end
+      end
+      local up = res.json.uptimeList[id .. "_24"]
+      assert.is_number(up)
+      assert.is_true(up > 0 and up <= 1)
+    end
+    assert.is_true(res.json.uptimeList["4_24"] < 1)      -- the NAS dropped once
+  end)
+
+  it("flips a monitor's state: the status page, heartbeats and metrics follow", function()
+    local f = app:post("/demo/kuma/_control/monitors/1", { status = 0, msg = "connect ECONNREFUSED" })
+    assert.equal(200, f.status)
+    local beats = app:get("/demo/kuma/api/status-page/heartbeat/demo").json.heartbeatList["1"]
+    assert.equal(50, #beats)
+    assert.same({ 0, "connect ECONNREFUSED" }, { beats[50].status, beats[50].msg })
+    assert.equal(json.null, beats[50].ping)
+    local m = parse_metrics(app:get("/demo/kuma/metrics", { headers = basic("", "demo-kuma-key") }).body)
+    assert.equal(0, m.monitor_status.Plex)
+    assert.equal(-1, m.monitor_response_time.Plex)
+    assert.equal(1, m.monitor_status.Overseerr)
+
+    app:post("/demo/kuma/_control/monitors/2", { status = 3 })
+    app:post("/demo/kuma/_control/monitors/1", { status = 1, ping = 17 })
+    m = parse_metrics(app:get("/demo/kuma/metrics", { headers = basic("any", "demo-kuma-key") }).body)
+    assert.same({ 1, 17, 3 }, { m.monitor_status.Plex, m.monitor_response_time.Plex, m.monitor_status.Overseerr })
+    assert.equal(400, app:post("/demo/kuma/_control/monitors/1", { status = 7 }).status)
+    assert.equal(404, app:post("/demo/kuma/_control/monitors/99", { status = 1 }).status)
+  end)
+
+  it("guards /metrics with Basic auth, the API key as password", function()
+    local none = app:get("/demo/kuma/metrics")
+    assert.equal(401, none.status)
+    assert.matches("^Basic", none.headers["www-authenticate"])
+    assert.equal(401, app:get("/demo/kuma/metrics", { headers = basic("", "wrong") }).status)
+    assert.equal(401, app:get("/demo/kuma/metrics", { headers = { Authorization = "Bearer demo-kuma-key" } }).status)
+    local ok = app:get("/demo/kuma/metrics", { headers = basic("", "demo-kuma-key") })
+    assert.equal(200, ok.status)
+    assert.matches("^text/plain", ok.headers["content-type"])
+    assert.matches("# TYPE monitor_status gauge", ok.body, 1, true)
+    assert.matches('monitor_status{monitor_name="Plex",monitor_type="http",monitor_url="', ok.body, 1, true)
+    assert.matches('monitor_hostname="null",monitor_port="null"} 1', ok.body, 1, true)
+    local m = parse_metrics(ok.body)
+    assert.equal(1, m.monitor_cert_is_valid["plex.tv"])
+    assert.is_number(m.monitor_cert_days_remaining["plex.tv"])
+  end)
+
+  it("shows an incident set by the control endpoint", function()
+    app:post("/demo/kuma/_control/incident", { title = "Disk full", content = "Downloads paused", style = "danger" })
+    local p = app:get("/demo/kuma/api/status-page/demo").json
+    assert.same({ "Disk full", "Downloads paused", "danger" }, { p.incident.title, p.incident.content, p.incident.style })
+    app:post("/demo/kuma/_control/incident", {})
+    assert.equal(json.null, app:get("/demo/kuma/api/status-page/demo").json.incident)
+  end)
+end)
