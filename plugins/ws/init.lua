@@ -16,6 +16,10 @@
 -- req.user = {id = websocket.test_user (default "test"), role = "user"},
 -- or the `user` query parameter ([%w_-]+) as the id when given. Without
 -- test_token the hook does nothing.
+--
+-- Benchmark event (only with bench.enabled or --demo; bench/ws_broadcast.sh):
+-- "bench:broadcast" {seq, ...} broadcasts event "bench" with that data to
+-- room "bench" and answers "bench:sent" {seq, reached}.
 local ws = require "nest.ws"
 local config = require "nest.config"
 
@@ -67,6 +71,13 @@ function plugin.init(app)
   ws.reset()
   for _, p in ipairs(app.plugins or {}) do
     for event, fn in pairs(p.plugin.ws or {}) do ws.on(event, fn) end
+  end
+  local cfg = config.get()
+  if cfg.demo or (cfg.bench and cfg.bench.enabled) then
+    ws.on("bench:broadcast", function(conn, data)
+      local reached = ws.broadcast("bench", "bench", data)
+      conn:send("bench:sent", { seq = type(data) == "table" and data.seq or nil, reached = reached })
+    end)
   end
   ws.count()   -- creates the app's connection registry: the gauge reads 0 from the start
   ws.start_relay()
