@@ -1,0 +1,133 @@
+-- plugins/auth/init.lua — sign-in with Plex, sessions, API tokens, CSRF and
+-- the setup link (DESIGN 4.1; docs/auth.md).
+--
+-- The before hook (priority 2000: before the rate limiter and every other
+-- hook) turns a session cookie or an `Authorization: Bearer` API token into
+-- req.user = {id, username, email, thumb, role} (and req.auth = {session_id,
+-- kind, via}); the framework's route guard then enforces auth = "user" /
+-- "admin". Cookie-authenticated unsafe methods must carry X-CSRF-Token equal
+-- to the session's token; Bearer requests need not. Every request looks its
+-- token up in PostgreSQL (one indexed query): a revoked token, a disabled
+-- user or a logout elsewhere (another instance, `medianest user disable`)
+-- takes effect on the very next request.
+local crypto = require "nest.crypto"
+local json = require "nest.json"
+local config = require "nest.config"
+local errors = require "nest.errors"
+local log = require "nest.log"
+local sessions = require "plugins.auth.sessions"
+local users = require "plugins.auth.users"
+local setup = require "plugins.auth.setup"
+local pins = require "plugins.auth.pins"
+local cookies = require "plugins.auth.cookies"
+
+local plugin = { name = "auth", version = "1.0.0", priority = 2000,
+                 description = "Plex sign-in, sessions, API tokens, CSRF, setup link" }
+
+local SAFE = { GET = true, HEAD = true, OPTIONS = true }
+
+local function auth_cfg() return (config.get() or {}).auth or {} end
+
+local function lookup(raw, kind, route)
+  if route.auth == "public" then
+    -- a public route (health, the demo upstreams...) still answers when the
+    -- database is down: the visitor is then simply anonymous
+    local ok, info = pcall(sessions.resolve, raw, kind)
+    if ok then return info end
+    return nil
+  end
+  return sessions.resolve(raw, kind)
+end
+
+function plugin.before(req, res, route)
+  local info, via, raw
+  local authz = req.headers.authorization
+  if authz then
+    raw = authz:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
+    -- other schemes and unknown tokens (the /metrics token...) are left to their routes
+    if raw then info = lookup(raw, "api", route); via = "bearer" end
+  end
+  if not info and not via then
+    raw = req:cookie(cookies.session_name())
+    if raw and raw ~= "" then info = lookup(raw, "session", route); via = "cookie" end
+  end
+  if not info then return end
+  if info.stale then
+    local ok, err = pcall(sessions.touch, info, auth_cfg().session_days)
+    if not ok then log.warn("session refresh failed", { error = tostring(err) })
+    elseif via == "cookie" then cookies.set_session(res, raw) end   -- the cookie slides too
+  end
+  req.user = users.public(info)
+  req.auth = { session_id = info.session_id, kind = info.kind, via = via, csrf_token = info.csrf_token }
+  if via == "cookie" and not SAFE[req.method] then
+    local sent = req.headers["x-csrf-token"]
+    if type(sent) ~= "string" or info.csrf_token == json.null or not crypto.equal(sent, info.csrf_token) then
+      return res:error(403, "CSRF_FAILED", "Missing or wrong X-CSRF-Token header")
+    end
+  end
+end
+
+local function session(req, res)
+  if not req.user then return res:error(401, "UNAUTHENTICATED", "Sign in first") end
+  res:header("cache-control", "no-store")
+  local csrf = req.auth.via == "cookie" and req.auth.csrf_token or json.null
+  return res:json({ user = req.user, csrfToken = csrf })
+end
+
+local function logout(req, res)
+  if req.auth and req.auth.via == "cookie" then sessions.revoke(req.auth.session_id) end
+  cookies.clear(res, cookies.session_name())
+  return res:status(204)
+end
+
+local function token_view(r)
+  return { id = r.id, name = r.name, createdAt = r.created_at,
+           lastUsedAt = r.last_used_at ~= json.null and r.last_used_at or json.null }
+end
+
+local function list_tokens(req, res)
+  local out = json.array()
+  for _, r in ipairs(sessions.list_api(req.user.id)) do out[#out + 1] = token_view(r) end
+  return res:json({ tokens = out })
+end
+
+local function create_token(req, res)
+  local body = req:json()
+  local name = type(body) == "table" and body.name
+  if type(name) ~= "string" or name:match("^%s*$") or #name > 100 then
+    errors.raise(400, "VALIDATION_ERROR", "name is required (1 to 100 characters)", { field = "name" })
+  end
+  local raw, row = sessions.create_api(req.user.id, name)
+  res:header("cache-control", "no-store")
+  return res:json({ id = row.id, name = row.name, token = raw, createdAt = row.created_at }, 201)
+end
+
+local function delete_token(req, res)
+  local id = req:param_int("id")
+  if not sessions.revoke_api(req.user.id, id) then return res:error(404, "NOT_FOUND", "No such token") end
+  return res:status(204)
+end
+
+local function setup_status(_, res)
+  res:header("cache-control", "no-store")
+  return res:json({ setupRequired = setup.required() })
+end
+
+function plugin.routes(r)
+  local public = { auth = "public" }
+  r:post("/auth/plex/pin", { auth = "public", rate = "auth", body_limit = 4096 }, pins.create)
+  r:get("/auth/plex/pin/{id}", public, pins.poll)
+  r:get("/auth/session", public, session)
+  r:post("/auth/logout", public, logout)
+  r:get("/auth/tokens", { auth = "user" }, list_tokens)
+  r:post("/auth/tokens", { auth = "user", body_limit = 4096 }, create_token)
+  r:delete("/auth/tokens/{id}", { auth = "user" }, delete_token)
+  r:get("/setup", public, setup_status)
+end
+
+-- `serve`: while no user exists, print the one-time setup link.
+function plugin.on_listening(app, port)
+  setup.announce(app.config, port)
+end
+
+return plugin
