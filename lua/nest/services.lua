@@ -9,6 +9,11 @@
 --   get(name) -> { name, enabled, url, api_key, webhook_secret, token,
 --                  options = { ...non-secret settings } }   | nil (unknown name)
 --   forget([name])   drop the memo after a change (the admin plugin calls it)
+--   save(name, fields, by_user_id) -> true | nil, err
+--                    write the admin's settings (secrets sealed); see save()
+--   public_view(name) -> what an admin may see: no secret values, only
+--                    whether each secret is set and where it comes from
+--   SECRETS[name]    the secret fields each service has
 --
 -- Results are memoised per generation for a few seconds: a service's
 -- settings are read on every upstream call, and a change made on another
@@ -103,5 +108,119 @@ end
 -- The purpose under which a service's secret field is sealed (for the admin
 -- plugin, which writes service_config).
 M.purpose = purpose
+
+-- Which secrets each service has. api_key and webhook_secret have their own
+-- columns; the others live together in secrets_enc, an encrypted JSON object.
+M.SECRETS = {
+  plex = { "token" },
+  plextv = {},
+  overseerr = { "api_key", "webhook_secret" },
+  uptime_kuma = { "api_key" },
+  youtube = {},
+}
+local COLUMN = { api_key = "api_key_enc", webhook_secret = "webhook_secret_enc" }
+
+local function is_null(v) return v == nil or v == json.null end
+
+-- save(name, fields, by_user_id) -> true | nil, err
+-- fields (validated by the caller): url, enabled, options (a table of
+-- non-secret settings, replacing the saved ones), and secret fields
+-- (api_key, webhook_secret, token, password). A field left out keeps its
+-- saved value; json.null clears it (config.lua's value, if any, applies
+-- again). One transaction, the row locked, so concurrent saves of two
+-- different secrets both land. Drops this instance's memo; other instances
+-- see the change within MEMO_TTL.
+function M.save(name, fields, by)
+  if not known[name] then return nil, "unknown service " .. tostring(name) end
+  local db = require "nest.db"
+  local ok, err = db.tx(function()
+    local r, e = db.query("INSERT INTO service_config (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", name)
+    if not r then return nil, e end
+    local rows
+    rows, e = db.query("SELECT enabled, url, api_key_enc, webhook_secret_enc, secrets_enc, settings " ..
+                       "FROM service_config WHERE name = $1 FOR UPDATE", name)
+    if not rows then return nil, e end
+    local cur = rows[1]
+    local enabled = cur.enabled
+    if fields.enabled ~= nil and fields.enabled ~= json.null then enabled = fields.enabled == true end
+    local url = cur.url
+    if fields.url ~= nil then url = fields.url end
+    local settings = type(cur.settings) == "table" and cur.settings or {}
+    if fields.options == json.null then settings = {}
+    elseif type(fields.options) == "table" then settings = fields.options end
+    local cols = { api_key_enc = cur.api_key_enc, webhook_secret_enc = cur.webhook_secret_enc }
+    local more = is_null(cur.secrets_enc) and {} or json.decode(open_field(name, "secrets", cur.secrets_enc) or "{}") or {}
+    local more_changed = false
+    for _, field in ipairs(M.SECRET_FIELDS) do
+      local v = fields[field]
+      if v ~= nil then
+        if v ~= json.null and type(v) ~= "string" then error("nest.services.save: " .. field .. " must be a string or null", 0) end
+        local col = COLUMN[field]
+        if col then
+          cols[col] = v == json.null and json.null or secrets.seal(v, purpose(name, field))
+        else
+          more[field] = v ~= json.null and v or nil
+          more_changed = true
+        end
+      end
+    end
+    local secrets_enc = cur.secrets_enc
+    if more_changed then
+      secrets_enc = next(more) and secrets.seal(json.encode(more), purpose(name, "secrets")) or json.null
+    end
+    r, e = db.query([[UPDATE service_config SET enabled = $2, url = $3, api_key_enc = $4,
+                        webhook_secret_enc = $5, secrets_enc = $6, settings = $7::jsonb, updated_by = $8
+                      WHERE name = $1]],
+      name, enabled, url, cols.api_key_enc, cols.webhook_secret_enc, secrets_enc,
+      json.encode(settings), by or json.null)
+    if not r then return nil, e end
+    return true
+  end)
+  M.forget(name)
+  if not ok then return nil, err end
+  return true
+end
+
+-- Whether the saved row holds a (decryptable) value for this secret field.
+local function saved_has(name, row, field)
+  local col = COLUMN[field]
+  if col then return open_field(name, field, row[col]) ~= nil end
+  local more = open_field(name, "secrets", row.secrets_enc)
+  return more ~= nil and (json.decode(more) or {})[field] ~= nil
+end
+
+-- public_view(name) -> { name, enabled, url, options, secrets = { field =
+-- { set = bool, source = "saved"|"config"|nil } }, saved, updatedAt,
+-- updatedBy } | nil. Read fresh (no memo): it backs the admin screens.
+-- Never holds a secret's value.
+function M.public_view(name)
+  if not known[name] then return nil end
+  local base = from_config(name)
+  local out = { name = name, enabled = base.enabled, url = base.url, options = base.options,
+                secrets = {}, saved = false }
+  local row
+  local ok, db = pcall(require, "nest.db")
+  local cfg = config.get() or {}
+  if ok and cfg.database and cfg.database.url then
+    local rows, err = db.query(
+      "SELECT enabled, url, api_key_enc, webhook_secret_enc, secrets_enc, settings, updated_at, updated_by " ..
+      "FROM service_config WHERE name = $1", name)
+    if not rows then return nil, err end
+    row = rows[1]
+  end
+  local resolved = from_config(name)
+  if row then
+    merge_row(resolved, name, row)
+    out.enabled, out.url, out.options = resolved.enabled, resolved.url, resolved.options
+    out.saved, out.updatedAt, out.updatedBy = true, row.updated_at, row.updated_by
+  end
+  for _, field in ipairs(M.SECRETS[name]) do
+    local source
+    if row and saved_has(name, row, field) then source = "saved"
+    elseif base[field] ~= nil and base[field] ~= "" then source = "config" end
+    out.secrets[field] = { set = source ~= nil, source = source }
+  end
+  return out
+end
 
 return M
