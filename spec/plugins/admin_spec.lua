@@ -1,6 +1,8 @@
 -- spec/plugins/admin_spec.lua — the admin API: users (list, get, role,
 -- disable, delete, the self-change rule) and service configuration (view,
 -- save with validation, secrets sealed and never shown, the test endpoint).
+-- Runs with the real auth plugin (Bearer API tokens inserted here) and the
+-- demo upstreams; yt-dlp is spec/fixtures/admin/yt-dlp.
 local h = require "spec.helpers"
 local db = require "nest.db"
 local json = require "nest.json"
@@ -39,22 +41,28 @@ end
 describe("admin plugin", function()
   local app, admin, other_admin, plain, as_admin, as_user, anon
 
+  -- A client authenticated the way the real auth plugin checks it: a personal
+  -- API token (session_tokens kind 'api', sha256 of the token) as Bearer.
+  local function bearer(user_id)
+    local c = app:client()
+    c.headers.Authorization = "Bearer " .. make_token(user_id, "api")
+    return c
+  end
+
   setup(function()
     clean_services()
     app = h.start({ config = {
       plugins = {
-        paths = { h.root .. "/spec/fixtures/plugins" },
-        enabled = { "health", "admin", "admin_fixture_auth", "admin_fixture_upstreams" },
+        enabled = { "health", "auth", "admin", "demo-upstreams" },
+        settings = { ["demo-upstreams"] = { movies = 20, shows = 3, videos = 3 } },
       },
-      services = { youtube = { ytdlp = h.root .. "/spec/fixtures/plugins/admin_fixture_upstreams/yt-dlp" } },
+      services = { youtube = { ytdlp = h.root .. "/spec/fixtures/admin/yt-dlp" } },
     } })
     admin = make_user("root", "admin")
     other_admin = make_user("root2", "admin")
     plain = make_user("plain", "user")
-    as_admin = app:client()
-    as_admin.headers["X-Test-User"] = tostring(admin)
-    as_user = app:client()
-    as_user.headers["X-Test-User"] = tostring(plain)
+    as_admin = bearer(admin)
+    as_user = bearer(plain)
     anon = app:client()
   end)
 
@@ -126,7 +134,7 @@ describe("admin plugin", function()
       local r = as_admin:get("/api/v1/admin/users/" .. plain)
       assert.equal(200, r.status)
       assert.equal(TAG .. "-plain", r.json.username)
-      assert.equal(0, r.json.activeSessions)
+      assert.equal(1, r.json.activeSessions)                        -- as_user's token
       assert.equal(404, as_admin:get("/api/v1/admin/users/999999999").status)
       assert.equal(404, as_admin:get("/api/v1/admin/users/abc").status)
       assert.equal(404, as_admin:patch("/api/v1/admin/users/999999999", { role = "admin" }).status)
@@ -183,9 +191,8 @@ describe("admin plugin", function()
       local id = make_user("victim")
       make_token(id, "session")
       make_token(id, "api")
-      assert.equal(2, live_tokens(id))
-      local victim = app:client()
-      victim.headers["X-Test-User"] = tostring(id)
+      local victim = bearer(id)
+      assert.equal(3, live_tokens(id))
       assert.equal(403, victim:get("/api/v1/admin/users").status)     -- signed in, not an admin
       local r = as_admin:patch("/api/v1/admin/users/" .. id, { disabled = true })
       assert.equal(200, r.status)
@@ -193,8 +200,10 @@ describe("admin plugin", function()
       assert.matches("Z$", r.json.disabledAt)
       assert.equal(0, live_tokens(id))
       assert.equal(0, as_admin:get("/api/v1/admin/users/" .. id).json.activeSessions)
-      -- (with the fixture auth a disabled user is anonymous)
-      assert.equal(401, victim:get("/api/v1/admin/users").status)
+      -- their very next request is anonymous
+      local r401 = victim:get("/api/v1/admin/users")
+      assert.equal(401, r401.status)
+      assert.equal("UNAUTHENTICATED", r401.json.error.code)
       -- enabling again does not bring the sessions back
       r = as_admin:patch("/api/v1/admin/users/" .. id, { disabled = false })
       assert.is_false(r.json.disabled)
@@ -394,7 +403,7 @@ describe("admin plugin", function()
     end
 
     it("reports a working Plex server and a refused token", function()
-      as_admin:put("/api/v1/admin/services/plex", { url = app:url("/fx/plex"), token = "demo-token-owner" })
+      as_admin:put("/api/v1/admin/services/plex", { url = app:url("/demo/plex"), token = "demo-token-owner" })
       local res = test("plex")
       assert.is_true(res.ok, json.encode(res))
       assert.equal("demo-pms-machine-0001", res.info.machineIdentifier)
@@ -422,18 +431,18 @@ describe("admin plugin", function()
       as_admin:put("/api/v1/admin/services/plex", { url = app:url("/nothing-here") })
       res = test("plex")
       assert.is_false(res.ok)
-      assert.matches("HTTP 404", check(res, "identity").message)
+      assert.matches("not a Plex Media Server", check(res, "identity").message)
     end)
 
     it("reports plex.tv reachable", function()
-      as_admin:put("/api/v1/admin/services/plextv", { url = app:url("/fx/plextv") })
+      as_admin:put("/api/v1/admin/services/plextv", { url = app:url("/demo/plextv") })
       local res = test("plextv")
       assert.is_true(res.ok, json.encode(res))
     end)
 
     it("reports Overseerr's version, and a wrong API key", function()
       as_admin:put("/api/v1/admin/services/overseerr",
-        { url = app:url("/fx/overseerr"), apiKey = "demo-overseerr-key", webhookSecret = "s3" })
+        { url = app:url("/demo/overseerr"), apiKey = "demo-overseerr-key", webhookSecret = "s3" })
       local res = test("overseerr")
       assert.is_true(res.ok, json.encode(res))
       assert.matches("1%.33%.2", check(res, "status").message)
@@ -447,10 +456,10 @@ describe("admin plugin", function()
 
     it("reports an Uptime Kuma status page, an unknown slug and a wrong key", function()
       as_admin:put("/api/v1/admin/services/uptime_kuma",
-        { url = app:url("/fx/kuma"), apiKey = "demo-kuma-key", options = { slug = "demo" } })
+        { url = app:url("/demo/kuma"), apiKey = "demo-kuma-key", options = { slug = "demo" } })
       local res = test("uptime_kuma")
       assert.is_true(res.ok, json.encode(res))
-      assert.matches("2 monitors", check(res, "statusPage").message)
+      assert.matches("%d+ monitors", check(res, "statusPage").message)
       as_admin:put("/api/v1/admin/services/uptime_kuma", { apiKey = "nope", options = { slug = "missing" } })
       res = test("uptime_kuma")
       assert.is_false(res.ok)
