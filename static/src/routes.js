@@ -1,0 +1,27 @@
+// routes.js — the app's pages. `soon` says what a page is waiting for; the
+// feature work replaces it with the page. Page keys (the first path
+// segment) label web-vitals; the RUM endpoint accepts exactly these.
+export const ROUTES = [
+  { path: '/', key: 'dashboard', title: 'Dashboard', icon: 'home',
+    soon: 'Service status (Plex, Overseerr and what Uptime Kuma watches) is coming with the dashboard and service status work.' },
+  { path: '/library', key: 'library', title: 'Library', icon: 'film',
+    soon: 'Browsing and searching the Plex library is coming with the Plex library work.' },
+  { path: '/requests', key: 'requests', title: 'Requests', icon: 'inbox',
+    soon: 'Searching for titles and requesting them through Overseerr is coming with the requests work.' },
+  { path: '/youtube', key: 'youtube', title: 'YouTube', icon: 'download',
+    soon: 'Downloading YouTube playlists into Plex is coming with the YouTube downloads work.' },
+  { path: '/admin', key: 'admin', title: 'Admin', icon: 'shield', admin: true,
+    soon: 'Managing users, services, monitors and the runtime is coming with the admin work.' },
+];
+
+export const PAGE_KEYS = ['/', '/library', '/requests', '/youtube', '/admin', '/signin', '/setup'];
+
+export function findRoute(pathname) {
+  if (pathname === '/' || pathname === '') return ROUTES[0];
+  return ROUTES.find((r) => r.path !== '/' && (pathname === r.path || pathname.startsWith(r.path + '/'))) || null;
+}
+
+export function pageKey(pathname) {
+  const first = '/' + (pathname.split('/')[1] || '');
+  return PAGE_KEYS.includes(first) ? first : 'other';
+}
