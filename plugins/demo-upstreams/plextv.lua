@@ -127,8 +127,9 @@ end
 local function resources_for(u, req)
   local out = json.array()
   if not u.access then return out end
-  local host = (req.headers.host or "127.0.0.1"):match("^%[?([^%]]*)%]?") or "127.0.0.1"
-  local port = tonumber((req.headers.host or ""):match(":(%d+)$")) or 80
+  local hh = req.headers.host or "127.0.0.1"
+  local host = hh:match("^%[([^%]]*)%]") or hh:match("^([^:]+)") or "127.0.0.1"
+  local port = tonumber(hh:match("%]?:(%d+)$")) or 80
   local pms = base_url(req) .. "/demo/plex"
   out[#out + 1] = {
     name = "Demo Plex Server", product = "Plex Media Server", productVersion = "1.40.2.8395",
