@@ -134,7 +134,9 @@ function M.save(name, fields, by)
   if not known[name] then return nil, "unknown service " .. tostring(name) end
   local db = require "nest.db"
   local ok, err = db.tx(function()
-    local r, e = db.query("INSERT INTO service_config (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", name)
+    -- a first save starts from config.lua's enabled, not the column's default
+    local r, e = db.query("INSERT INTO service_config (name, enabled) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                          name, from_config(name).enabled)
     if not r then return nil, e end
     local rows
     rows, e = db.query("SELECT enabled, url, api_key_enc, webhook_secret_enc, secrets_enc, settings " ..

@@ -111,4 +111,18 @@ describe("nest.services", function()
     assert.is_nil(services.public_view("nope"))
     assert.is_nil(services.save("nope", {}))
   end)
+
+  it("a first save() keeps config.lua's enabled = false", function()
+    local cfg = config.get()
+    local was = cfg.services.overseerr.enabled
+    cfg.services.overseerr.enabled = false
+    local ok, err = pcall(function()
+      assert(services.save(name, { url = "http://o.test:5055" }))
+      assert.is_false(services.get(name).enabled)
+      assert(services.save(name, { enabled = true }))
+      assert.is_true(services.get(name).enabled)
+    end)
+    cfg.services.overseerr.enabled = was
+    assert(ok, err)
+  end)
 end)
