@@ -6,7 +6,7 @@
 --   by_name(name) / by_id(id)     -> row | nil
 --   public(row)                   -> {id, username, email, thumb, role}
 --   sign_in(account, plex_token, server_token, opts) -> row | nil, code, message
---   add(name, role) / set_role(name, role) / disable(name) / list()
+--   add(name, role) / set_role(name, role) / disable(name) / enable(name) / list()
 --   server_token(user_id)         -> the user's Plex server access token (plaintext) | nil
 --
 -- Tokens are sealed with nest.secrets under the purposes PLEX_TOKEN and
@@ -86,6 +86,12 @@ function M.disable(name)
     q("UPDATE session_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", rows[1].id)
     return rows[1]
   end)
+end
+
+function M.enable(name)
+  local rows = q("UPDATE users SET disabled_at = NULL WHERE lower(username) = lower($1) RETURNING " .. COLS, name)
+  if not rows[1] then return nil, "no user named '" .. name .. "'" end
+  return rows[1]
 end
 
 function M.server_token(user_id)
