@@ -20,6 +20,10 @@ local probes = require "plugins.admin.probes"
 local plugin = {
   name = "admin", version = "1.0.0", priority = 400,
   description = "Admin API: users and service configuration",
+  schema = { fields = {
+    -- each network call or child process of POST /admin/services/{name}/test
+    test_timeout = { type = "number", default = 5, min = 0.1, max = 30 },
+  } },
 }
 
 local ADMIN = { auth = "admin" }
@@ -56,7 +60,8 @@ local PATCH_USER = { type = "table", fields = {
   disabled = { type = "boolean" },
 } }
 
-function plugin.routes(r)
+function plugin.routes(r, settings)
+  local test_timeout = (settings or {}).test_timeout or probes.DEFAULT_TIMEOUT
   -- Users -------------------------------------------------------------------
   r:get("/admin/users", ADMIN, function(req, res)
     local page = req:query_int("page", { default = 1, min = 1, max = 100000 })
@@ -126,7 +131,7 @@ function plugin.routes(r)
   end)
 
   r:post("/admin/services/{name}/test", ADMIN, function(req, res)
-    return res:json(probes.run(service_name(req)))
+    return res:json(probes.run(service_name(req), test_timeout))
   end)
 end
 

@@ -1,10 +1,10 @@
 -- plugins/admin/probes.lua — POST /admin/services/{name}/test: reach a
 -- service with its resolved settings (nest.services.get) and say what works.
 --
--- run(name) -> { service, enabled, ok, checks = [{ name, ok, message, ms }], info }
--- Never raises for an upstream's fault: every network call is bounded
--- (TIMEOUT), every failure becomes a check with ok = false and a message an
--- admin can act on. Secrets are sent to the service, never put in a message.
+-- run(name, timeout) -> { service, enabled, ok, checks = [{ name, ok, message, ms }], info }
+-- Never raises for an upstream's fault: every network call and child process
+-- is bounded (timeout seconds each, connecting at most 3 s), every failure
+-- becomes a check with ok = false and a message an admin can act on. Secrets are sent to the service, never put in a message.
 local fetch = require "nest.fetch"
 local json = require "nest.json"
 local napp = require "nest.core.app"
@@ -15,7 +15,7 @@ local log = require "nest.log"
 
 local M = {}
 
-M.TIMEOUT = { connect = 3, total = 5 }
+M.DEFAULT_TIMEOUT = 5
 local MAX_SIZE = 1024 * 1024
 local CLIENT_ID = "medianest-admin-check"
 
@@ -25,7 +25,9 @@ local function base(url) return (url:gsub("/+$", "")) end
 local Checks = {}
 Checks.__index = Checks
 
-local function new_checks() return setmetatable({ list = json.array() }, Checks) end
+local function new_checks(timeout)
+  return setmetatable({ list = json.array(), timeout = timeout }, Checks)
+end
 
 function Checks:add(name, ok, message, ms)
   self.list[#self.list + 1] = { name = name, ok = ok and true or false, message = message, ms = ms or 0 }
@@ -44,14 +46,15 @@ function Checks:run(name, fn, ...)
 end
 
 -- Why a fetch failed, in words.
-local function reason(err)
+function Checks:reason(err)
   err = tostring(err)
-  if err == "timeout" then return ("no answer within %d s"):format(M.TIMEOUT.total) end
+  if err == "timeout" then return ("no answer within %g s"):format(self.timeout) end
   return err
 end
 
-local function get(url, headers)
-  return fetch(url, { headers = headers, timeout = M.TIMEOUT, max_size = MAX_SIZE, service = "admin_test" })
+function Checks:get(url, headers)
+  return fetch(url, { headers = headers, max_size = MAX_SIZE, service = "admin_test",
+                      timeout = { connect = math.min(3, self.timeout), total = self.timeout } })
 end
 
 local function body_json(res)
@@ -75,8 +78,8 @@ function probes.plex(c, s, info)
   local headers = { Accept = "application/json", ["X-Plex-Client-Identifier"] = CLIENT_ID,
                     ["X-Plex-Token"] = s.token }
   local reachable = c:run("identity", function()
-    local res, err = get(base(s.url) .. "/identity", headers)
-    if not res then return false, "Plex Media Server unreachable: " .. reason(err) end
+    local res, err = c:get(base(s.url) .. "/identity", headers)
+    if not res then return false, "Plex Media Server unreachable: " .. c:reason(err) end
     local mc = (body_json(res) or {}).MediaContainer
     if res.status ~= 200 or type(mc) ~= "table" or not mc.machineIdentifier then
       return false, ("HTTP %d from %s/identity: not a Plex Media Server?"):format(res.status, base(s.url))
@@ -87,8 +90,8 @@ function probes.plex(c, s, info)
   if not reachable then return end
   if not s.token then return c:add("token", false, "No token is set: library calls will be refused") end
   c:run("token", function()
-    local res, err = get(base(s.url) .. "/library/sections", headers)
-    if not res then return false, "library call failed: " .. reason(err) end
+    local res, err = c:get(base(s.url) .. "/library/sections", headers)
+    if not res then return false, "library call failed: " .. c:reason(err) end
     if res.status == 401 or res.status == 403 then
       return false, ("Token refused (HTTP %d)"):format(res.status)
     end
@@ -101,10 +104,10 @@ end
 function probes.plextv(c, s)
   if not need_url(c, s) then return end
   c:run("reachable", function()
-    local res, err = get(base(s.url) .. "/api/v2/ping", {
+    local res, err = c:get(base(s.url) .. "/api/v2/ping", {
       Accept = "application/json", ["X-Plex-Client-Identifier"] = CLIENT_ID,
       ["X-Plex-Product"] = s.options.product or "MediaNest" })
-    if not res then return false, "plex.tv unreachable: " .. reason(err) end
+    if not res then return false, "plex.tv unreachable: " .. c:reason(err) end
     -- without a user's token plex.tv answers 401: reachable all the same
     if res.status == 200 or res.status == 401 then
       return true, ("plex.tv answers (HTTP %d)"):format(res.status)
@@ -118,8 +121,8 @@ function probes.overseerr(c, s, info)
   local headers = { Accept = "application/json", ["X-Api-Key"] = s.api_key }
   local api = base(s.url) .. "/api/v1"
   local reachable = c:run("status", function()
-    local res, err = get(api .. "/status", headers)
-    if not res then return false, "Overseerr unreachable: " .. reason(err) end
+    local res, err = c:get(api .. "/status", headers)
+    if not res then return false, "Overseerr unreachable: " .. c:reason(err) end
     local v = body_json(res)
     if res.status ~= 200 or not v or not v.version then
       return false, ("HTTP %d from %s/status: not Overseerr?"):format(res.status, api)
@@ -132,8 +135,8 @@ function probes.overseerr(c, s, info)
       c:add("apiKey", false, "No API key is set: requests cannot be made")
     else
       c:run("apiKey", function()
-        local res, err = get(api .. "/request/count", headers)
-        if not res then return false, "authenticated call failed: " .. reason(err) end
+        local res, err = c:get(api .. "/request/count", headers)
+        if not res then return false, "authenticated call failed: " .. c:reason(err) end
         if res.status == 401 or res.status == 403 then
           return false, ("API key refused (HTTP %d)"):format(res.status)
         end
@@ -161,9 +164,9 @@ function probes.uptime_kuma(c, s, info)
     c:add("statusPage", false, "No status page slug is set")
   else
     c:run("statusPage", function()
-      local res, err = get(base(s.url) .. "/api/status-page/" .. fetch.encode_uri_component(slug),
+      local res, err = c:get(base(s.url) .. "/api/status-page/" .. fetch.encode_uri_component(slug),
                            { Accept = "application/json" })
-      if not res then return false, "Uptime Kuma unreachable: " .. reason(err) end
+      if not res then return false, "Uptime Kuma unreachable: " .. c:reason(err) end
       if res.status == 404 then return false, ("Status page '%s' not found"):format(slug) end
       local v = body_json(res)
       if res.status ~= 200 or not v or type(v.config) ~= "table" then
@@ -177,8 +180,8 @@ function probes.uptime_kuma(c, s, info)
   end
   if s.api_key then
     c:run("metrics", function()
-      local res, err = get(base(s.url) .. "/metrics", { Authorization = basic("", s.api_key) })
-      if not res then return false, "metrics unreachable: " .. reason(err) end
+      local res, err = c:get(base(s.url) .. "/metrics", { Authorization = basic("", s.api_key) })
+      if not res then return false, "metrics unreachable: " .. c:reason(err) end
       if res.status == 401 or res.status == 403 then
         return false, ("API key refused by /metrics (HTTP %d)"):format(res.status)
       end
@@ -202,7 +205,7 @@ local function run_bounded(argv, seconds)
   for line in p:lines() do first = first or line end
   local code = p:wait()
   t:cancel()
-  if timed_out then return nil, ("still running after %d s"):format(seconds) end
+  if timed_out then return nil, ("still running after %g s"):format(seconds) end
   return code, first, p:stderr()
 end
 
@@ -215,7 +218,7 @@ function probes.youtube(c, s)
   local o = s.options
   local ytdlp = o.ytdlp or "yt-dlp"
   c:run("ytdlp", function()
-    local code, out, err = run_bounded({ ytdlp, "--version" }, M.TIMEOUT.total)
+    local code, out, err = run_bounded({ ytdlp, "--version" }, c.timeout)
     if not code then return false, ("cannot run %s: %s"):format(ytdlp, tostring(out)) end
     if code ~= 0 then
       return false, ("%s --version exited with %d: %s"):format(ytdlp, code, last_line(err))
@@ -228,16 +231,16 @@ function probes.youtube(c, s)
     -- one child, the path passed as an argument, never spliced into the script
     local code, out, err = run_bounded({ "sh", "-c",
       'mkdir -p -- "$1" && t="$1/.medianest-write-test.$$" && : > "$t" && rm -f -- "$t"',
-      "sh", root }, M.TIMEOUT.total)
+      "sh", root }, c.timeout)
     if not code then return false, "cannot check " .. root .. ": " .. tostring(out) end
     if code ~= 0 then return false, ("%s is not writable: %s"):format(root, last_line(err)) end
     return true, root .. " is writable"
   end)
 end
 
-function M.run(name)
+function M.run(name, timeout)
   local s = services.get(name)
-  local c = new_checks()
+  local c = new_checks(timeout or M.DEFAULT_TIMEOUT)
   local info = {}
   local ok, err = pcall(probes[name], c, s, info)
   if not ok then

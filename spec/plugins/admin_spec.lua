@@ -54,7 +54,8 @@ describe("admin plugin", function()
     app = h.start({ config = {
       plugins = {
         enabled = { "health", "auth", "admin", "demo-upstreams" },
-        settings = { ["demo-upstreams"] = { movies = 20, shows = 3, videos = 3 } },
+        settings = { ["demo-upstreams"] = { movies = 20, shows = 3, videos = 3 },
+                     admin = { test_timeout = 0.5 } },
       },
       services = { youtube = { ytdlp = h.root .. "/spec/fixtures/admin/yt-dlp" } },
     } })
@@ -432,6 +433,20 @@ describe("admin plugin", function()
       res = test("plex")
       assert.is_false(res.ok)
       assert.matches("not a Plex Media Server", check(res, "identity").message)
+    end)
+
+    it("gives up on a service that does not answer in time", function()
+      as_admin:put("/api/v1/admin/services/plex", { url = app:url("/demo/plex"), token = "demo-token-owner" })
+      assert.equal(200, app:post("/demo/plex/_control", { latency_ms = 3000 }).status)
+      local ok, err = pcall(function()
+        local res = test("plex")
+        assert.is_false(res.ok)
+        local c = check(res, "identity")
+        assert.matches("no answer within 0%.5 s", c.message)
+        assert.is_true(c.ms >= 400 and c.ms < 2500, tostring(c.ms))
+      end)
+      app:post("/demo/plex/_control", { reset = true })
+      assert(ok, err)
     end)
 
     it("reports plex.tv reachable", function()
