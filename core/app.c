@@ -62,6 +62,7 @@ struct mn_app {
     uv_timer_t reap_timer;      /* drain deadlines of retired generations */
     int reap_running;
     watch *watch;               /* dev.watch */
+    int quiet;                  /* log.level above info: successful reloads are not logged */
     char *data_dir;
     metrics_registry *mreg;
     metric *m_reloads, *m_duration, *m_gens, *m_luamem;
@@ -322,6 +323,11 @@ static void adopt_generation(mn_app *a, mn_gen *g, const char *hash) {
         mkdir_p(a->data_dir);
     }
     lua_pop(g->L, 1);
+    if (gen_push_hook(g, "log_level") == LUA_TSTRING) {
+        const char *lv = lua_tostring(g->L, -1);
+        a->quiet = !strcmp(lv, "warn") || !strcmp(lv, "error");
+    }
+    lua_pop(g->L, 1);
     int want_watch = 0;
     if (gen_push_hook(g, "watch") == LUA_TBOOLEAN) want_watch = lua_toboolean(g->L, -1);
     lua_pop(g->L, 1);
@@ -392,7 +398,8 @@ static void finish_reload(mn_app *a, reload_result *r, app_reload_fn cb, void *u
     /* the log line carries the result object as its fields */
     char extra[2100];
     snprintf(extra, sizeof extra, "\"reload\":%s", json);
-    app_log(r->ok ? "info" : "error", r->busy ? "reload refused" : r->noop ? "reload: no change"
+    if (!(r->ok && a->quiet))
+        app_log(r->ok ? "info" : "error", r->busy ? "reload refused" : r->noop ? "reload: no change"
             : r->ok ? "reloaded" : "reload failed", extra);
     if (a->data_dir) reload_write_file(a->data_dir, r, (int)getpid());
     if (cb) cb(a, r, ud);

@@ -40,6 +40,12 @@ function M.start(opts)
   local config = require("nest.config")
   local cfg, err = config.load(opts)
   if not cfg then
+    -- `medianest reload` must still reach a server whose config file was
+    -- just broken (the server reports the error): it runs without a config
+    if opts.mode == "run" and tostring(opts.script):match("/nest/cli/reload%.lua$") then
+      _G.MEDIANEST_CONFIG_ERROR = err
+      return run_script(opts, nil)
+    end
     if opts.mode == "run" then io.stderr:write("medianest: ", err, "\n") return 1 end
     return nil, err
   end

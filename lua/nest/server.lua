@@ -171,6 +171,7 @@ function M.build(cfg, opts)
     reload_drain_timeout = cfg.reload and cfg.reload.drain_timeout or 30,
     reload_debounce = cfg.reload and cfg.reload.debounce or 0.25,
     watch = (cfg.dev and cfg.dev.watch) == true,
+    log_level = cfg.log and cfg.log.level or "info",
     data_dir = require("nest.config").path(cfg.data_dir),
     server = {
       host = cfg.listen_host,
