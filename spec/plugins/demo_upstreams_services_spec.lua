@@ -435,3 +435,195 @@ describe("demo Uptime Kuma", function()
     assert.equal(json.null, app:get("/demo/kuma/api/status-page/demo").json.incident)
   end)
 end)
+
+describe("bin/fake-yt-dlp", function()
+  local YTDLP = h.root .. "/bin/fake-yt-dlp"
+  local napp = require "nest.core.app"
+  local dir
+
+  before_each(function()
+    dir = h.tmpname("-ytdlp")
+    assert(os.execute("mkdir -p '" .. dir .. "'"))
+  end)
+  after_each(function() os.execute("rm -rf '" .. dir .. "'") end)
+
+  -- run(args, env) -> {code, out = {lines}, err = stderr text}
+  local function run(args, env)
+    local e = { PATH = os.getenv("PATH") or "/usr/bin:/bin" }
+    for k, v in pairs(env or {}) do e[k] = v end
+    local argv = { YTDLP }
+    for _, a in ipairs(args) do argv[#argv + 1] = a end
+    local p = assert(proc.spawn(argv, { cwd = dir, env = e }))
+    local out = {}
+    for line in p:lines() do out[#out + 1] = line end
+    local code = p:wait()
+    return { code = code, out = out, err = p:stderr() }
+  end
+
+  local function file_size(path)
+    local f = io.open(path, "rb")
+    if not f then return nil end
+    local n = f:seek("end")
+    f:close()
+    return n
+  end
+
+  local function read(path)
+    local f = io.open(path, "r")
+    if not f then return nil end
+    local s = f:read("a")
+    f:close()
+    return s
+  end
+
+  local PL = "https://www.youtube.com/playlist?list=PLdemo3"
+  local TEMPLATE = "%(playlist_title)s/%(playlist_index)03d - %(title)s [%(id)s].%(ext)s"
+  local function download_args(url, extra)
+    local args = { "--newline", "--progress", "--no-colors", "--progress-template", "download:%(progress)j",
+                   "--print", "after_move:filepath", "--no-simulate", "--download-archive", dir .. "/archive.txt",
+                   "-P", dir .. "/media", "-o", TEMPLATE }
+    for _, a in ipairs(extra or {}) do args[#args + 1] = a end
+    args[#args + 1] = url
+    return args
+  end
+
+  it("prints -J --flat-playlist JSON, the same for the same URL", function()
+    local r = run({ "-J", "--flat-playlist", PL })
+    assert.equal(0, r.code)
+    assert.equal(1, #r.out)
+    local doc = assert(json.decode(r.out[1]))
+    assert.equal("playlist", doc._type)
+    assert.equal("PLdemo3", doc.id)
+    assert.is_string(doc.title)
+    assert.is_string(doc.channel)
+    assert.equal(PL, doc.webpage_url)
+    assert.equal(3, doc.playlist_count)
+    assert.equal(3, #doc.entries)
+    local ids = {}
+    for _, e in ipairs(doc.entries) do
+      assert.matches("^[%w_%-]+$", e.id)
+      assert.equal(11, #e.id)
+      assert.equal("https://www.youtube.com/watch?v=" .. e.id, e.url)
+      assert.is_string(e.title)
+      assert.is_number(e.duration)
+      assert.is_nil(ids[e.id])
+      ids[e.id] = true
+    end
+    assert.same(r.out, run({ "-J", "--flat-playlist", PL }).out)
+    local other = assert(json.decode(run({ "-J", "--flat-playlist",
+      "https://www.youtube.com/playlist?list=PLdemo4" }).out[1]))
+    assert.equal(4, #other.entries)
+    assert.is_nil(ids[other.entries[1].id])
+
+    local v = assert(json.decode(run({ "-J", "--flat-playlist", "https://youtu.be/dQw4w9WgXcQ" }).out[1]))
+    assert.same({ "video", "dQw4w9WgXcQ" }, { v._type, v.id })
+    assert.is_table(v.formats)
+  end)
+
+  it("refuses bad URLs with an ERROR line and exit 1, bad usage with exit 2", function()
+    for _, url in ipairs({ "https://example.com/watch?v=dQw4w9WgXcQ", "not a url",
+                           "https://www.youtube.com/watch?v=short", "https://youtu.be/xxUnavail01",
+                           "https://www.youtube.com/playlist?list=PLgoneForever" }) do
+      local r = run({ "-J", "--flat-playlist", url })
+      assert.equal(1, r.code, url)
+      assert.matches("^ERROR: ", r.err, nil, false)
+      assert.same({}, r.out)
+    end
+    local r = run({ "--no-such-flag", PL })
+    assert.equal(2, r.code)
+    assert.matches("yt-dlp: error: no such option: --no-such-flag", r.err, 1, true)
+    assert.equal(2, run({ "-J" }).code)
+    assert.equal(2, run({ PL, "-o" }).code)
+  end)
+
+  it("downloads with progress lines in the template's format, files, archive and final paths", function()
+    local r = run(download_args(PL), { FAKE_YTDLP_BYTES = "200000" })
+    assert.equal(0, r.code, r.err)
+    local paths, progress, finished = {}, 0, 0
+    local last_bytes = -1
+    for _, line in ipairs(r.out) do
+      if line:sub(1, 1) == "{" then
+        local p = assert(json.decode(line), line)
+        assert.is_string(p.filename)
+        if p.status == "downloading" then
+          progress = progress + 1
+          assert.equal(200000, p.total_bytes)
+          assert.is_number(p.speed)
+          assert.is_number(p.eta)
+          assert.is_true(p.downloaded_bytes > last_bytes or p.downloaded_bytes <= 65536)
+          last_bytes = p.downloaded_bytes
+        else
+          assert.equal("finished", p.status)
+          assert.equal(200000, p.downloaded_bytes)
+          finished = finished + 1
+        end
+      else
+        assert.matches("^" .. dir:gsub("%p", "%%%0") .. "/media/", line)
+        paths[#paths + 1] = line
+      end
+    end
+    assert.equal(3, #paths)
+    assert.equal(3, finished)
+    assert.is_true(progress >= 3 * 4)          -- 200 000 bytes in 64 KiB pieces
+    for i, p in ipairs(paths) do
+      assert.matches(("/%03d %%- .+ %%[[%%w_%%-]+%%]%%.%%w+$"):format(i), p)
+      assert.equal(200000, file_size(p))
+    end
+    local archive = read(dir .. "/archive.txt")
+    local n = 0
+    for line in archive:gmatch("[^\n]+") do
+      assert.matches("^youtube [%w_%-]+$", line)
+      n = n + 1
+    end
+    assert.equal(3, n)
+
+    -- again: everything is in the archive, nothing is downloaded
+    local again = run(download_args(PL))
+    assert.equal(0, again.code)
+    assert.same({}, again.out)
+    -- and --break-on-existing stops at the first one with 101
+    assert.equal(101, run(download_args(PL, { "--break-on-existing" })).code)
+  end)
+
+  it("stops with 101 after --max-downloads", function()
+    local r = run(download_args("https://www.youtube.com/playlist?list=PLdemo5", { "--max-downloads", "2" }))
+    assert.equal(101, r.code)
+    local paths = {}
+    for _, line in ipairs(r.out) do if line:sub(1, 1) == "/" then paths[#paths + 1] = line end end
+    assert.equal(2, #paths)
+  end)
+
+  it("fails the named videos with exit 1, keeps going, and leaves the .part behind", function()
+    local r = run(download_args(PL), { FAKE_YTDLP_FAIL = "2", FAKE_YTDLP_FAIL_AFTER = "1000",
+                                        FAKE_YTDLP_BYTES = "5000" })
+    assert.equal(1, r.code)
+    assert.matches("ERROR: ", r.err, 1, true)
+    local paths = {}
+    for _, line in ipairs(r.out) do if line:sub(1, 1) == "/" then paths[#paths + 1] = line end end
+    assert.equal(2, #paths)                     -- 1 and 3
+    local p = assert(io.popen("find '" .. dir .. "/media' -name '002 - *.part'"))
+    local part = p:read("l")
+    p:close()
+    assert.is_string(part)
+    assert.equal(1000, file_size(part))
+    assert.equal(1, run(download_args(PL, { "--abort-on-error" }), { FAKE_YTDLP_FAIL = "all" }).code)
+  end)
+
+  it("writes at the configured rate, with info JSON and thumbnail beside the video", function()
+    local t0 = napp.hrtime()
+    local r = run({ "--newline", "--progress-template", "download:%(info.id)s %(progress.downloaded_bytes)s",
+                    "-q", "--progress", "--write-info-json", "--write-thumbnail", "-f", "18",
+                    "-P", dir, "-o", "%(id)s.%(ext)s", "https://www.youtube.com/watch?v=dQw4w9WgXcQ" },
+                  { FAKE_YTDLP_BYTES = "40000", FAKE_YTDLP_RATE = "100000" })
+    local took = napp.hrtime() - t0
+    assert.equal(0, r.code, r.err)
+    assert.is_true(took >= 0.35, "took " .. took)
+    assert.is_true(#r.out >= 4)
+    assert.equal("dQw4w9WgXcQ 40000", r.out[#r.out])
+    for _, line in ipairs(r.out) do assert.matches("^dQw4w9WgXcQ %d+$", line) end
+    assert.equal(40000, file_size(dir .. "/dQw4w9WgXcQ.mp4"))
+    local info = assert(json.decode(read(dir .. "/dQw4w9WgXcQ.info.json")))
+    assert.same({ "dQw4w9WgXcQ", "18", "mp4" }, { info.id, info.format_id, info.ext })
+    assert.is_number(file_size(dir .. "/dQw4w9WgXcQ.webp"))
+  end)
+end)
