@@ -15,8 +15,11 @@
 -- to the configured URL with the configured Authorization header.
 --
 -- Users: 1 "owner" (ADMIN, auto-approves), 2 "friend" (REQUEST only).
--- Catalogue: a few well-known titles plus generated movies and shows; some
--- are already AVAILABLE (in Plex) from the start.
+-- Catalogue: a few well-known titles, every movie and show of the PMS fake's
+-- generated library (AVAILABLE, with the TMDB ids and ratingKeys the PMS
+-- metadata carries: movie i is tmdb 10000+13i / ratingKey 100000+i, show s
+-- is tmdb 50000+17s / tvdb 70000+11s / ratingKey 200000+s), and generated
+-- titles Plex does not have, to request.
 --
 -- Spec controls (public, documented in docs/demo-upstreams.md):
 -- /demo/overseerr/_control {latency_ms, failure_rate, failure_status,
@@ -81,19 +84,36 @@ local GENERATED_MOVIES, GENERATED_TV = 600, 120
 
 local catalogue   -- built once per generation: { movies = {[id]=m}, tv = {[id]=t}, list = {...}, people = {...} }
 
+local top_settings = {}   -- the plugin's settings (seed, movies, shows: the PMS fake's library)
+
+-- The PMS fake's generated library (library.lua), when it is there: its
+-- movies and shows are "already in Plex" here, with the TMDB/TVDB ids and
+-- ratingKeys its metadata carries, so search results line up with Plex.
+local function plex_library()
+  local ok, lib = pcall(require, "plugins.demo-upstreams.library")
+  if not ok or type(lib) ~= "table" or type(lib.new) ~= "function" then return nil end
+  local s = top_settings
+  local n_movies, n_shows = math.tointeger(s.movies) or 5000, math.tointeger(s.shows) or 500
+  local ok2, l = pcall(lib.new, { seed = s.seed or 20240501, movies = n_movies, shows = n_shows, videos = 0 })
+  if not ok2 or type(l) ~= "table" or type(l.core) ~= "function" then return nil end
+  return l, lib, n_movies, n_shows
+end
+
 local function build_catalogue()
   local c = { movies = {}, tv = {}, list = {}, people = {} }
-  local function add_movie(id, title, date, imdb, available)
+  local function add_movie(id, title, date, imdb, available, rating_key)
+    if c.movies[id] then return end
     local m = { kind = "movie", id = id, title = title, releaseDate = date, imdbId = imdb,
-                available = available, genre = GENRES[id % #GENRES + 1],
+                available = available, ratingKey = rating_key, genre = GENRES[id % #GENRES + 1],
                 voteAverage = 5 + (id % 50) / 10, popularity = 10 + id % 97,
                 runtime = 85 + id % 70, posterPath = ("/demo-movie-%d.jpg"):format(id) }
     c.movies[id] = m
     c.list[#c.list + 1] = m
   end
-  local function add_tv(id, name, date, tvdb, seasons, available)
+  local function add_tv(id, name, date, tvdb, seasons, available, rating_key)
+    if c.tv[id] then return end
     local t = { kind = "tv", id = id, name = name, firstAirDate = date, tvdbId = tvdb, seasons = seasons,
-                available = available, genre = GENRES[id % #GENRES + 1],
+                available = available, ratingKey = rating_key, genre = GENRES[id % #GENRES + 1],
                 voteAverage = 6 + (id % 40) / 10, popularity = 20 + id % 89,
                 posterPath = ("/demo-tv-%d.jpg"):format(id) }
     c.tv[id] = t
@@ -101,17 +121,39 @@ local function build_catalogue()
   end
   for _, m in ipairs(KNOWN_MOVIES) do add_movie(m[1], m[2], m[3], m[4], m[5]) end
   for _, t in ipairs(KNOWN_TV) do add_tv(t[1], t[2], t[3], t[4], t[5], t[6]) end
+  local lib, mod, n_movies, n_shows = plex_library()
+  if lib then
+    local ok, err = pcall(function()
+      for i = 1, n_movies do
+        local core = lib:core(100000 + i)
+        if core then
+          add_movie(10000 + i * 13, core.title, ("%04d-01-01"):format(core.year), "tt" .. (1000000 + i * 37),
+            true, tostring(100000 + i))
+        end
+      end
+      for i = 1, n_shows do
+        local core = lib:core(200000 + i)
+        if core then
+          local seasons = type(mod.n_seasons) == "function" and mod.n_seasons(lib, i) or 1
+          add_tv(50000 + i * 17, core.title, ("%04d-01-01"):format(core.year), 70000 + i * 11, seasons, true,
+            tostring(200000 + i))
+        end
+      end
+    end)
+    if not ok then require("nest.log").warn("demo overseerr: the PMS library did not load", { error = tostring(err) }) end
+  end
+  -- titles Plex does not have (requestable); without the PMS library some are "available"
   for i = 1, GENERATED_MOVIES do
     local a, n = ADJ[(i * 7) % #ADJ + 1], NOUN[(i * 11 + i // #NOUN) % #NOUN + 1]
     local title = ("The %s %s"):format(a, n)
     if i > #ADJ * #NOUN // 2 then title = title .. " " .. (i % 3 + 2) end
     add_movie(900000 + i, title, ("%d-%02d-%02d"):format(1970 + i % 54, i % 12 + 1, i % 28 + 1),
-      ("tt9%06d"):format(i), i % 5 == 0)
+      ("tt9%06d"):format(i), not lib and i % 5 == 0)
   end
   for i = 1, GENERATED_TV do
     local a, n = ADJ[(i * 5) % #ADJ + 1], NOUN[(i * 13) % #NOUN + 1]
     add_tv(950000 + i, ("%s %s"):format(a, n), ("%d-%02d-01"):format(1990 + i % 34, i % 12 + 1),
-      700000 + i, 1 + i % 6, i % 4 == 0)
+      700000 + i, 1 + i % 6, not lib and i % 4 == 0)
   end
   c.people[1] = { id = 6193, name = "Leonardo DiCaprio", knownFor = { 27205 } }
   c.people[2] = { id = 1892, name = "Matt Damon", knownFor = { 157336 } }
@@ -159,7 +201,7 @@ local function reset_state()
       local m = { id = state.next_media, mediaType = item.kind, tmdbId = item.id,
             tvdbId = item.kind == "tv" and item.tvdbId or json.null, status = MEDIA.AVAILABLE,
             status4k = MEDIA.UNKNOWN, createdAt = t0, updatedAt = t0, seasons = {},
-            ratingKey = tostring(50000 + state.next_media), item = item }
+            ratingKey = item.ratingKey or tostring(50000 + state.next_media), item = item }
       if item.kind == "tv" then
         for n = 1, item.seasons do m.seasons[n] = MEDIA.AVAILABLE end
       end
@@ -897,6 +939,7 @@ end
 -- the top level or under settings.overseerr.
 function M.routes(r, settings)
   settings = type(settings) == "table" and settings or {}
+  top_settings = settings
   settings_ref = type(settings.overseerr) == "table" and settings.overseerr or settings
   control = util.control(settings)
   if not state then reset_state() end

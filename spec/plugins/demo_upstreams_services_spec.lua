@@ -152,6 +152,25 @@ describe("demo Overseerr", function()
     conforms("/search", "get", 200, person.json)
   end)
 
+  it("knows the PMS fake's library as available, with its ratingKeys", function()
+    local ok, library = pcall(require, "plugins.demo-upstreams.library")
+    if not ok then return pending("plugins/demo-upstreams/library.lua is not there") end
+    local lib = library.new({ seed = 20240501, movies = 5000, shows = 500, videos = 0 })
+    local core = lib:core(100000 + 42)
+    local m = call("GET", "/movie/" .. (10000 + 42 * 13))
+    assert.equal(200, m.status)
+    conforms("/movie/{movieId}", "get", 200, m.json)
+    assert.same({ core.title, 5, "100042" }, { m.json.title, m.json.mediaInfo.status, m.json.mediaInfo.ratingKey })
+    local s = lib:core(200000 + 7)
+    local t = call("GET", "/tv/" .. (50000 + 7 * 17))
+    assert.same({ s.title, 5, 70000 + 7 * 11 }, { t.json.name, t.json.mediaInfo.status, t.json.mediaInfo.tvdbId })
+    local found = call("GET", "/search?query=" .. require("nest.fetch").encode_uri_component(core.title))
+    local hit
+    for _, r in ipairs(found.json.results) do if r.id == 10000 + 42 * 13 then hit = r end end
+    assert.is_table(hit)
+    assert.equal(5, hit.mediaInfo.status)
+  end)
+
   it("serves movie and tv details with mediaInfo", function()
     local m = call("GET", "/movie/27205")
     assert.equal(200, m.status)
