@@ -1,8 +1,9 @@
 -- bench/ws_broadcast.lua — WebSocket clients for the broadcast benchmark,
 -- run inside the runtime (nest.core.tcp, one task per connection):
 --
---   medianest run bench/ws_broadcast.lua latency HOST PORT TOKEN CLIENTS ROUNDS
+--   medianest run bench/ws_broadcast.lua latency HOST PORT TOKEN CLIENTS ROUNDS [TRIGGER_PORT]
 --       CLIENTS connections subscribe to room "bench"; one more connection
+--       (to TRIGGER_PORT when given: another instance sharing a Redis)
 --       sends "bench:broadcast" ROUNDS times (the server broadcasts it to the
 --       room, see plugins/ws); each round is timed from the send until the
 --       last client has read the message. Prints one RESULT line:
@@ -45,12 +46,13 @@ end
 local Client = {}
 Client.__index = Client
 
-local function connect(user)
-  local conn, err = tcp.connect(host, port, 30)
+local function connect(user, to_port)
+  to_port = to_port or port
+  local conn, err = tcp.connect(host, to_port, 30)
   if not conn then return nil, err end
   local ok, werr = conn:write(("GET /ws?token=%s&user=%s HTTP/1.1\r\nHost: %s:%d\r\n" ..
     "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" ..
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"):format(token, user, host, port))
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"):format(token, user, host, to_port))
   if not ok then conn:close() return nil, werr end
   local buf = ""
   while not buf:find("\r\n\r\n", 1, true) do
@@ -137,7 +139,8 @@ if mode == "latency" then
     assert(m and m:find('"subscribed"', 1, true), "subscribe failed: " .. tostring(m))
   end)
   assert(#members == N, "not every client connected")
-  local sender = assert(connect("bench-sender"))
+  local trigger_port = tonumber(arg[7] or "") or port
+  local sender = assert(connect("bench-sender", trigger_port))
   local got, ev, current, last_at = 0, event.new(), 0, 0
   for _, c in ipairs(members) do
     timer.at(0, function()
@@ -152,17 +155,29 @@ if mode == "latency" then
       end
     end)
   end
-  timer.sleep(0.5)
+  -- the sender's instance reaches the members directly or, on another
+  -- instance, through Redis: wait until one round gets through
+  local local_members = trigger_port == port and N or 0
+  local function round(seq, wait)
+    got, current = 0, seq
+    local t0 = napp.hrtime()
+    sender.conn:write(text("bench:broadcast", { seq = seq }))
+    local ok = got == N or ev:wait(wait)
+    local sent = sender:recv()
+    assert(sent and sent:find('"reached":' .. local_members, 1, true), "server reached: " .. tostring(sent))
+    return ok and (last_at - t0) * 1000 or nil
+  end
+  local seq = 0
+  for _ = 1, 50 do
+    seq = seq + 1
+    if round(seq, 0.5) then break end
+  end
   local times, missing = {}, 0
   for r = 1, rounds + 3 do          -- 3 warm-up rounds, not counted
-    got, current = 0, r
-    local t0 = napp.hrtime()
-    sender.conn:write(text("bench:broadcast", { seq = r }))
-    local ok = got == N or ev:wait(5)
-    if not ok then missing = missing + (N - got)
-    elseif r > 3 then times[#times + 1] = (last_at - t0) * 1000 end
-    local sent = sender:recv()
-    assert(sent and sent:find('"reached":' .. N, 1, true), "server reached: " .. tostring(sent))
+    seq = seq + 1
+    local t = round(seq, 5)
+    if not t then missing = missing + (N - got)
+    elseif r > 3 then times[#times + 1] = t end
     timer.sleep(0.05)
   end
   table.sort(times)

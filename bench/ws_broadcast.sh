@@ -8,6 +8,9 @@
 #      trigger until the last client read it -> p50/p99/max
 #   2. the server's VmRSS with 0, 1,000 and 10,000 idle connections (the
 #      10,000 from 4 client processes)
+#   3. with REDIS_URL set (scripts/lib/services.sh): two more instances
+#      sharing that Redis, the 1,000 clients on one, the trigger on the
+#      other -> the same figures through the cross-instance relay
 # Prints the figures and writes them to bench/results/websocket-<date>.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +24,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 WORK=$(mktemp -d /tmp/medianest-wsbench.XXXXXX)
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}" $(cat "$WORK"/*.pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -29,6 +32,7 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 wait_http() { for _ in $(seq 1 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; return 1; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 PORT=$(free_port)
 TOKEN=bench-$RANDOM$RANDOM
 cat > "$WORK/config.lua" <<CFG
@@ -53,15 +57,17 @@ client() { env -u REDIS_URL -u DATABASE_URL "$BIN" run "$ROOT/bench/ws_broadcast
 echo "== 1,000 clients, $ROUNDS broadcasts"
 LAT=$(client latency 127.0.0.1 "$PORT" "$TOKEN" 1000 "$ROUNDS" | grep '^RESULT')
 echo "$LAT"
-val() { echo "$LAT" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+val() { echo "${2:-$LAT}" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 
 # idle connections: N clients per process, hold them while the RSS is read
 idle() {   # total processes
   local total=$1 procs=$2 per=$(( $1 / $2 )) i
   local outs=()
   for i in $(seq 0 $(( procs - 1 ))); do
-    client idle 127.0.0.1 "$PORT" "$TOKEN" "$per" 600 $(( i * per )) >"$WORK/idle-$total-$i.out" 2>"$WORK/idle-$total-$i.err" &
-    PIDS+=("$!")
+    # not through client(): $! must be medianest itself, not a subshell
+    env -u REDIS_URL -u DATABASE_URL "$BIN" run "$ROOT/bench/ws_broadcast.lua" idle 127.0.0.1 "$PORT" \
+      "$TOKEN" "$per" 600 $(( i * per )) >"$WORK/idle-$total-$i.out" 2>"$WORK/idle-$total-$i.err" &
+    echo "$!" > "$WORK/idle-$total-$i.pid"
     outs+=("$!")
   done
   for i in $(seq 0 $(( procs - 1 ))); do
@@ -74,7 +80,12 @@ idle() {   # total processes
   sleep 2
   echo "$ready $(rss_kb "$SERVER")"
   for p in "${outs[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  sleep 2
+  rm -f "$WORK"/idle-"$total"-*.pid
+  # the server has seen every connection close before the next phase
+  for _ in $(seq 1 100); do
+    [ "$(ls "/proc/$SERVER/fd" | wc -l)" -lt 50 ] && break
+    sleep 0.1
+  done
 }
 echo "== idle connections"
 read -r N1 RSS1 < <(idle 1000 1)
@@ -83,6 +94,34 @@ read -r N10 RSS10 < <(idle 10000 4)
 echo "10000 requested: $N10 open, server RSS $RSS10 kB"
 PEAK=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
 
+XLAT=""
+if [ -n "${REDIS_URL:-}" ]; then
+  echo "== across instances (Redis $REDIS_URL)"
+  CHANNEL="medianest:ws:bench:$RANDOM$RANDOM"
+  start_instance() {   # name -> port
+    local p
+    p=$(free_port)
+    cat > "$WORK/$1.lua" <<CFG
+return {
+  listen = "127.0.0.1:$p",
+  http = { access_log = false },
+  bench = { enabled = true },
+  redis = { url = "$REDIS_URL" },
+  websocket = { test_token = "$TOKEN", channel = "$CHANNEL" },
+  plugins = { enabled = { "health", "ws" } },
+}
+CFG
+    env -u DATABASE_URL "$BIN" serve -c "$WORK/$1.lua" >"$WORK/$1.log" 2>&1 &
+    echo "$!" > "$WORK/$1.pid"   # (a subshell: PIDS would not see it)
+    wait_http "http://127.0.0.1:$p/health"
+    echo "$p"
+  }
+  PA=$(start_instance a)
+  PB=$(start_instance b)
+  XLAT=$(client latency 127.0.0.1 "$PB" "$TOKEN" 1000 "$ROUNDS" "$PA" | grep '^RESULT')
+  echo "$XLAT"
+fi
+
 DATE=$(date -u +%Y-%m-%d)
 OUT="bench/results/websocket-$DATE.md"
 CPU=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
@@ -90,7 +129,8 @@ per_conn() { echo $(( ($1 - RSS0) * 1024 / ($2 > 0 ? $2 : 1) )); }
 cat > "$OUT" <<MD
 # WebSocket benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-Machine: $(nproc) cores ($CPU), Debian 12, loopback. MediaNest $(git rev-parse --short HEAD)
+Machine: $(nproc) cores ($CPU), Debian 12, loopback; load average before the run
+$LOAD0, after $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared with other work). MediaNest $(git rev-parse --short HEAD)
 ($BUILD/, \`medianest serve\`, access log off, no Redis: one instance, local fan-out).
 Method: \`bench/ws_broadcast.sh\` — the clients are \`bench/ws_broadcast.lua\` run by
 \`medianest run\` (nest.core.tcp, one task per connection) on the same 2 cores as the server.
@@ -105,6 +145,18 @@ process). $ROUNDS rounds after 3 warm-up rounds, 50 ms apart.
 | clients | rounds | p50 ms | p99 ms | max ms | mean ms | missing |
 |---:|---:|---:|---:|---:|---:|---:|
 | 1000 | $(val rounds) | $(val p50) | $(val p99) | $(val max) | $(val mean) | $(val missing) |
+$(if [ -n "$XLAT" ]; then
+cat <<X
+
+Across instances: two more servers sharing one Redis (\`websocket.channel\` of their own),
+the 1,000 clients on one, the trigger connection on the other; the message goes
+trigger → instance A (local members: none) → PUBLISH → instance B's relay → 1,000 members.
+
+| clients | rounds | p50 ms | p99 ms | max ms | mean ms | missing |
+|---:|---:|---:|---:|---:|---:|---:|
+| 1000 | $(val rounds "$XLAT") | $(val p50 "$XLAT") | $(val p99 "$XLAT") | $(val max "$XLAT") | $(val mean "$XLAT") | $(val missing "$XLAT") |
+X
+fi)
 
 ## Server memory with idle connections
 VmRSS of the server process (/proc/PID/status) after the connections were opened
