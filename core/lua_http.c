@@ -210,6 +210,15 @@ static void on_done(sched_task *t, sched_status st, lua_State *co, int nres, voi
     req_box *b = ud;
     http_request *r = b->r;
     b->r = NULL;
+    if (st == SCHED_CANCELLED && r) {
+        /* Cancelled while the client is still there: a hot reload's drain
+         * deadline (app.c). b dies with its generation, so the request must
+         * forget it (on_abort would write to freed memory), and the client
+         * gets an answer rather than a hanging connection. */
+        http_request_set_userdata(r, NULL);
+        send_error(r, 503, "UNAVAILABLE", "The request was cut off by a reload's drain deadline");
+        return;
+    }
     if (st == SCHED_CANCELLED || !r) return;
     if (st == SCHED_ERROR) {
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"unhandled error in request\","

@@ -96,10 +96,10 @@ describe("reload and what lives in C", function()
       assert(env.app.handle:reload().ok)
       -- 0.3 s deadline: the 30 s request is cancelled and the generation closed
       h.wait_until(function() return #env.app.handle:runtime().generations == 1 end, 5, 0.05)
-      -- the cut-off request never gets the old code's answer (today the
-      -- connection is left without one: see docs/operations.md)
+      -- the cut-off request is answered 503, not left hanging
       h.wait_until(function() return res or rerr end, 5, 0.05)
-      assert.is_nil(res)
+      assert(res, rerr)
+      assert.equal(503, res.status)
       assert.equal("v2", (env:ver()))
     end)
     env:stop()
