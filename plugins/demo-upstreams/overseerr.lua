@@ -646,7 +646,7 @@ local function routes(r)
     local all = {}
     for _, u in ipairs(state.users) do all[#all + 1] = user_json(u) end
     return res:json({ pageInfo = { pages = math.max(1, math.ceil(#all / take)), pageSize = take,
-                                   results = #all, page = skip // take + 1 },
+                                   results = #all, page = math.ceil(skip / take) + 1 },
                       results = page_of(all, take, skip) })
   end)
 
@@ -749,7 +749,7 @@ local function routes(r)
     local page = page_of(out, take, skip)
     for i, rq in ipairs(page) do page[i] = request_json(rq) end
     return res:json({ pageInfo = { pages = math.ceil(#list / take), pageSize = take, results = #list,
-                                   page = skip // take + 1 },
+                                   page = math.ceil(skip / take) + 1 },
                       results = page })
   end)
 
