@@ -153,6 +153,7 @@ function template(name, vars) {
 const htmlVars = {
   css: cssOut.url, js: mainOut.url, themeJs: themeOut.url, manifest: manifestUrl,
   iconSvg: icons.svg, icon32: icons.png32, appleIcon: icons.apple, themeColor: THEME.dark,
+  logo: iconSvg().trim().replace('<svg ', '<svg class="boot-logo" width="56" height="56" aria-hidden="true" focusable="false" '),
   preloads: preloads.map((u) => `<link rel="modulepreload" href="${u}">`).join('\n'),
 };
 emit('/index.html', template('index.html', htmlVars));

@@ -5,7 +5,7 @@ import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { useStore } from './lib/store.js';
 import { route, navigate, safeNext } from './lib/router.js';
-import { session, load } from './lib/session.js';
+import { session, load, recheck } from './lib/session.js';
 import { describe } from './lib/api.js';
 import { findRoute } from './routes.js';
 import { Shell, ComingSoon, Forbidden, NotFound } from './shell.js';
@@ -34,6 +34,9 @@ export function App() {
   const url = new URL(loc, location.origin);
   const path = url.pathname;
   const isAuthPage = path === '/signin' || path === '/setup';
+
+  // Every page change while signed in checks the session is still alive.
+  useEffect(() => { if (s && !isAuthPage) recheck(); }, [path]);
 
   // Redirects, after render so history stays consistent.
   useEffect(() => {

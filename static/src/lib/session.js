@@ -2,7 +2,7 @@
 // null (signed out) or undefined (not known yet). load() asks
 // GET /auth/session; signedIn() records the PIN answer; signOut() revokes.
 // Any 401 from the API (the session expired while the app was open) clears
-// it and sends the user to /signin?next=<the page they were on>&expired=1;
+// it and sends the user to /signin?expired=1&next=<the page they were on>;
 // after signing in again they land back there.
 import { api, setCsrf, setUnauthorizedHandler } from './api.js';
 import { navigate, currentPath } from './router.js';
@@ -11,13 +11,26 @@ import * as ws from './ws.js';
 
 export const session = store(undefined);
 
+// A hint (not a secret: the session itself is the HttpOnly cookie) that this
+// browser signed in, so a visitor who never did goes straight to sign-in
+// without asking the server (one round trip less, and no 401 in the console).
+const HINT = 'mn.signedIn';
+function hint(on) {
+  try { if (on) localStorage.setItem(HINT, '1'); else localStorage.removeItem(HINT); } catch { /* ignore */ }
+}
+function hinted() {
+  try { return localStorage.getItem(HINT) === '1'; } catch { return true; }
+}
+
 function set(s) {
   setCsrf(s ? s.csrfToken : null);
+  hint(!!s);
   session.set(s);
   if (s) ws.start(); else ws.stop();
 }
 
 export async function load() {
+  if (!hinted()) { set(null); return; }
   try {
     const s = await api.get('/auth/session', { redirect401: false });
     set(s && s.user ? { user: s.user, csrfToken: s.csrfToken } : null);
@@ -49,5 +62,12 @@ export function expired() {
   navigate(onAuthPage ? here : '/signin?expired=1&next=' + encodeURIComponent(here), { replace: true });
 }
 
+// Is the session still alive? A 401 goes through expired(). Run on every
+// page change and when the tab becomes visible again.
+export function recheck() {
+  if (session.get()) api.get('/auth/session').catch(() => {});
+}
+
 setUnauthorizedHandler(expired);
-ws.setAuthLostHandler(() => { api.get('/auth/session').catch(() => {}); });
+document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') recheck(); });
+ws.setAuthLostHandler(recheck);

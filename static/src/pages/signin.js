@@ -36,6 +36,8 @@ const MESSAGES = {
     'Your device could not reach the MediaNest server. Check your connection and try again.'],
   PIN_UNKNOWN: ['The sign-in code is no longer valid',
     'The server does not know this sign-in attempt any more (it may have restarted). Start again.'],
+  USER_DISABLED: ['Your MediaNest account is disabled',
+    'An administrator of this MediaNest has disabled your account. Ask them to enable it again.'],
   NOT_AVAILABLE: ['Sign-in is not available',
     'This MediaNest server does not offer Plex sign-in right now. Ask its operator.'],
 };
@@ -50,7 +52,6 @@ function errorFrom(e) {
     code,
     title: known ? known[0] : 'Sign-in failed',
     text: known ? known[1] : e.message,
-    detail: known && e.message && e.status ? e.message : null,
     requestId: e.requestId || null,
   };
 }
@@ -62,7 +63,6 @@ export function SignInError({ error }) {
   return html`<div class="alert" role="alert" data-testid="signin-error" data-code=${error.code}>
     <strong>${error.title}</strong>
     <p>${error.text}</p>
-    ${error.detail && error.detail !== error.text ? html`<p class="muted">Server said: ${error.detail}</p>` : null}
     ${error.requestId ? html`<p class="reqid">Request id: ${error.requestId}</p>` : null}
     ${error.link ? html`<p><a href=${error.link} target="_blank" rel="noopener" data-native>Open the Plex sign-in page</a></p>` : null}
   </div>`;
