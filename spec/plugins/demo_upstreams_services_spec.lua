@@ -628,6 +628,26 @@ describe("bin/fake-yt-dlp", function()
     assert.equal(1, run(download_args(PL, { "--abort-on-error" }), { FAKE_YTDLP_FAIL = "all" }).code)
   end)
 
+  it("can be killed mid-download: stdout ends promptly and the .part stays", function()
+    local p = assert(proc.spawn({ YTDLP, "--newline", "--progress-template", "download:%(progress)j",
+                                  "-P", dir, "-o", "%(id)s.%(ext)s", "https://youtu.be/dQw4w9WgXcQ" },
+                                { cwd = dir, env = { PATH = os.getenv("PATH"), FAKE_YTDLP_BYTES = "1000000",
+                                                     FAKE_YTDLP_RATE = "20000" } }))
+    local first
+    for line in p:lines() do
+      if line:sub(1, 1) == "{" then first = json.decode(line) break end
+    end
+    assert.equal("downloading", first.status)
+    local t0 = napp.hrtime()
+    p:kill()
+    while p:read_line() do end
+    local code, sig = p:wait()
+    assert.is_true(napp.hrtime() - t0 < 1, "stdout stayed open after the kill")
+    assert.equal("SIGTERM", sig, "exit " .. tostring(code))
+    assert.is_number(file_size(first.tmpfilename))
+    assert.is_nil(file_size(first.filename))
+  end)
+
   it("writes at the configured rate, with info JSON and thumbnail beside the video", function()
     local t0 = napp.hrtime()
     local r = run({ "--newline", "--progress-template", "download:%(info.id)s %(progress.downloaded_bytes)s",
