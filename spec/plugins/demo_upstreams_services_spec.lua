@@ -113,6 +113,21 @@ describe("demo Overseerr", function()
     assert.equal(403, call("GET", "/request", nil, 99).status)   -- X-API-User naming nobody
   end)
 
+  it("lists its users and answers /auth/me as the X-API-User", function()
+    local users = call("GET", "/user")
+    assert.equal(200, users.status)
+    conforms("/user", "get", 200, users.json)
+    local by_name = {}
+    for _, u in ipairs(users.json.results) do by_name[u.plexUsername] = u.id end
+    assert.same({ owner = 1, friend = 2 }, by_name)
+    local me = call("GET", "/auth/me", nil, 2)
+    conforms("/auth/me", "get", 200, me.json)
+    assert.equal("friend", me.json.plexUsername)
+    local one = call("GET", "/user/1")
+    conforms("/user/{userId}", "get", 200, one.json)
+    assert.equal(404, call("GET", "/user/77").status)
+  end)
+
   it("searches with percent-encoding and refuses a raw '+' or reserved character", function()
     local res = call("GET", "/search?query=the%20matrix&page=1&language=en")
     assert.equal(200, res.status)
@@ -268,6 +283,10 @@ describe("demo Overseerr", function()
     assert.equal(4, call("GET", "/request", nil, 2).json.pageInfo.results)
     assert.equal(1, call("GET", "/request?requestedBy=1").json.pageInfo.results)
 
+    local put = call("PUT", "/request/" .. ids[3], { mediaType = "movie", is4k = false })
+    assert.equal(200, put.status)
+    conforms("/request/{requestId}", "put", 200, put.json)
+    assert.equal(403, call("PUT", "/request/" .. ids[3], { mediaType = "movie" }, 2).status)
     assert.equal(401, call("DELETE", "/request/" .. ids[1], nil, 2).status)   -- not pending any more
     assert.equal(204, call("DELETE", "/request/" .. ids[3], nil, 2).status)
     assert.equal(404, call("GET", "/request/" .. ids[3]).status)
