@@ -41,7 +41,7 @@ mn_e2e_prepare() {
   # npm ci only when the lockfile changed since the last install (it wipes
   # node_modules, which costs seconds and needs the registry).
   stamp="$dir/node_modules/.mn-lock.sha256"
-  if [ ! -f "$stamp" ] || ! sha256sum -c --status "$stamp" 2>/dev/null; then
+  if [ ! -f "$stamp" ] || ! (cd "$dir" && sha256sum -c --status "$stamp" 2>/dev/null); then
     _mn_e2e_log "npm ci in spec/e2e"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) || return 1
     (cd "$dir" && sha256sum package-lock.json >"node_modules/.mn-lock.sha256")
@@ -61,14 +61,20 @@ mn_e2e_prepare() {
 # The server's config for the suite: the scenarios sign in a dozen times a
 # minute from one address, which the production auth limit (10/min per IP)
 # would rightly refuse; everything else is the default.
+# MN_E2E_PLUGINS="a,b,c" replaces the enabled plugin list (to try the suite
+# against plugins the default config does not enable yet).
 _mn_e2e_config() {
-  cat <<'EOF'
+  local plugins=""
+  if [ -n "${MN_E2E_PLUGINS:-}" ]; then
+    plugins="  plugins = { enabled = { \"${MN_E2E_PLUGINS//,/\", \"}\" } },"
+  fi
+  cat <<EOF
 return {
   rate_limits = {
     auth = { limit = 1000, window = 60, by = "ip" },
     api = { limit = 10000, window = 60 },
   },
-  log = { level = "info" },
+$plugins
 }
 EOF
 }

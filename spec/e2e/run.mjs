@@ -6,6 +6,10 @@
 // On failure the scenario's open pages are screenshotted and its console log
 // written under E2E_ARTIFACTS. E2E_ONLY=regex runs only matching scenarios
 // (the setup scenario always runs first: the others need its owner).
+// E2E_MUTATE='[["url regex","text","replacement"], ...]' rewrites matching
+// responses (the UI's scripts, styles, service worker) on their way into the
+// browser: a way to check that a scenario fails when the behaviour it covers
+// breaks, without touching the build.
 import { writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch, env } from './lib/browser.mjs';
@@ -17,6 +21,7 @@ const E = env();
 const tap = new Tap();
 const only = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY, 'i') : null;
 const list = scenarios.filter((s, i) => i === 0 || !only || only.test(s.name));
+const mutations = JSON.parse(process.env.E2E_MUTATE || '[]').map(([u, a, b]) => [new RegExp(u), a, b]);
 const consoleLog = join(E.artifacts, 'console.log');
 writeFileSync(consoleLog, '');
 
@@ -39,6 +44,13 @@ class Run {
     ctx.setDefaultNavigationTimeout(15000);
     this.monitor.attach(ctx);
     this.contexts.push(ctx);
+    for (const [url, from, to] of mutations) {
+      await ctx.route(url, async (route) => {
+        const res = await route.fetch();
+        const body = (await res.text()).split(from).join(to);
+        await route.fulfill({ response: res, body, headers: { ...res.headers(), 'content-encoding': 'identity' } });
+      });
+    }
     return ctx;
   }
   async newPage(opts = {}) {
@@ -63,6 +75,20 @@ class Run {
       }
     }
     writeFileSync(this.artifact('console.log'), this.monitor.log.join('\n') + '\n');
+  }
+  // Leave every open page as a user would (what a page sends on its way
+  // out, such as web-vitals beacons, is then answered and checked too).
+  async leavePages() {
+    // Playwright does not see a beacon sent by a document already unloaded,
+    // so 'pagehide' is dispatched first, while the page is still there.
+    for (const ctx of this.contexts) {
+      for (const p of ctx.pages()) await p.evaluate(() => window.dispatchEvent(new Event('pagehide'))).catch(() => {});
+    }
+    await this.monitor.idle();
+    for (const ctx of this.contexts) {
+      for (const p of ctx.pages()) await p.goto('about:blank').catch(() => {});
+    }
+    await this.monitor.idle();
   }
   async close() {
     for (const ctx of this.contexts) await ctx.close().catch(() => {});
@@ -89,6 +115,7 @@ for (const [i, sc] of list.entries()) {
   } else {
     try {
       await withTimeout(sc.run(run), sc.timeout || 45000, sc.name);
+      await withTimeout(run.leavePages(), 10000, `${sc.name} (leaving its pages)`);
       const bad = run.monitor.unexpected();
       if (bad.length) {
         error = new Error(`unexpected console errors / failed requests:\n${run.monitor.describe(bad).join('\n')}`);

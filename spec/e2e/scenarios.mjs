@@ -86,7 +86,9 @@ export const scenarios = [
       const page = await t.newPage();
       await page.goto('/');
       await approveInPopup(page, 'stranger');
-      await page.getByText(/access to this (plex )?server|no access/i).first().waitFor({ state: 'visible' });
+      const alert = page.getByRole('alert').filter({ hasText: /access to this (plex )?server/i });
+      await alert.first().waitFor({ state: 'visible' });
+      assert.equal(await page.getByTestId('signin-error').getAttribute('data-code'), 'NO_SERVER_ACCESS');
       assert.equal((await session(page, t.base)).status, 401, 'the stranger got a session');
       assert.equal(await visibleCount(signOutButton(page)), 0, 'the stranger sees the signed-in shell');
       await signInButton(page).waitFor({ state: 'visible' });
@@ -111,22 +113,53 @@ export const scenarios = [
   {
     name: 'session expired while the app is open: sign-in page, then back on the same page',
     async run(t) {
-      const page = await signedIn(t, 'friend');
+      t.monitor.allow(SIGNED_OUT_PROBE);
+      const ctx = await t.newContext();
+      // The live-updates socket goes through the test, so it can be cut the
+      // way a server restart or a network blip cuts it (the app reconnects,
+      // and a refused reconnect makes it check its session).
+      const sockets = [];
+      await ctx.routeWebSocket(/\/ws$/, (ws) => { ws.connectToServer(); sockets.push(ws); });
+      const page = await ctx.newPage();
+      await page.goto('/');
+      await signIn(page, 'friend');
+      await onDashboard(page);
+      await page.getByTestId('connection').and(page.locator('[data-state="online"]')).waitFor({ state: 'attached' })
+        .catch(() => { throw new Error('the live-updates connection indicator never said online'); });
       await navLink(page, 'Requests').first().click();
       await pageHeading(page, 'requests').waitFor({ state: 'visible' });
       const where = path(page);
       assert.notEqual(where, '/', 'the Requests page has its own address');
-      await revokeBehindTheBrowsersBack(page.context(), t.base);
+
+      // 1. While the app is open: the session dies on the server, the socket drops.
+      await revokeBehindTheBrowsersBack(ctx, t.base);
       // From here the app's calls answer 401: that is the point.
       t.monitor.allow({ kind: 'http', status: 401, url: /\/api\/v1\//, why: 'revoked session' });
       t.monitor.allow({ kind: 'http', status: 401, url: /\/ws(\?|$)/, why: 'revoked session' });
       t.monitor.allow({ kind: 'console', text: /WebSocket connection .* failed/i, why: 'revoked session' });
-      // An action that needs the server: the app finds the session gone.
+      for (const ws of sockets.splice(0)) await ws.close({ code: 1012, reason: 'restart' }).catch(() => {});
+      await page.getByText(/session has ended|session expired/i).first().waitFor({ state: 'visible', timeout: 20000 })
+        .catch(() => { throw new Error(`the app did not notice the dead session (it shows ${page.url()})`); });
+      await signIn(page, 'friend');
+      await pageHeading(page, 'requests').waitFor({ state: 'visible' });
+      assert.equal(path(page), where, 'after signing in again the user is not back on the page they were on');
+
+      // 2. The app is reopened (reload) with a session that died meanwhile.
+      await revokeBehindTheBrowsersBack(ctx, t.base);
       await page.reload();
       await signInButton(page).waitFor({ state: 'visible' });
       await signIn(page, 'friend');
       await pageHeading(page, 'requests').waitFor({ state: 'visible' });
-      assert.equal(path(page), where, 'after signing in again the user is not back where they were');
+      assert.equal(path(page), where, 'after a reload and signing in again the user is not back on the same page');
+
+      // 3. The session dies, then the user moves to another page in the app.
+      await revokeBehindTheBrowsersBack(ctx, t.base);
+      await navLink(page, 'YouTube').first().click();
+      await page.getByTestId('session-expired').waitFor({ state: 'visible' })
+        .catch(() => { throw new Error(`moving to another page did not notice the dead session (at ${page.url()})`); });
+      await signIn(page, 'friend');
+      await pageHeading(page, 'youtube').waitFor({ state: 'visible' });
+      assert.equal(path(page), '/youtube', 'after signing in again the user is not on the page they went to');
     },
   },
   {

@@ -12,6 +12,20 @@ export class Monitor {
     this.events = [];   // {at, kind, text, url, status, method, page}
     this.log = [];      // every console line and problem, for the artifact file
     this.rules = [];    // {kind?, status?, url?: RegExp, text?: RegExp, since, why}
+    this.inflight = new Set();
+  }
+
+  // Resolves once no request has been in flight for `quiet` ms (or after
+  // `max` ms): beacons sent as a page is left must be answered and checked.
+  async idle({ quiet = 300, max = 3000 } = {}) {
+    const end = Date.now() + max;
+    let calm = Date.now();
+    while (Date.now() < end) {
+      if (this.inflight.size) calm = Date.now();
+      else if (Date.now() - calm >= quiet) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
   }
 
   // allow({kind, status, url, text, why}) — from now on, events matching every
@@ -22,6 +36,8 @@ export class Monitor {
   }
 
   attach(context) {
+    context.on('request', (r) => this.inflight.add(r));
+    context.on('requestfinished', (r) => this.inflight.delete(r));
     context.on('console', (m) => {
       const page = safe(() => m.page()?.url()) || '';
       const loc = safe(() => m.location()?.url) || '';
@@ -34,6 +50,7 @@ export class Monitor {
       this.add({ kind: 'pageerror', text: String(err && err.stack || err), url: page, page });
     });
     context.on('requestfailed', (r) => {
+      this.inflight.delete(r);
       const text = r.failure()?.errorText || 'failed';
       // A request cut short because its page navigated or closed is the
       // browser's doing, not the page's: logged, not counted.

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// spec/e2e/screenshots.mjs — the screenshots in docs/screenshots/: the sign-in
+// page and the signed-in shell (the owner's dashboard), on a phone and on a
+// desktop screen, dark theme. Run by scripts/screenshots, which starts a fresh
+// server (E2E_BASE_URL, E2E_SETUP_URL).
+//   node screenshots.mjs OUTDIR
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { launch, env } from './lib/browser.mjs';
+import { signIn, signInButton } from './lib/ui.mjs';
+
+const outDir = resolve(process.argv[2] || 'docs/screenshots');
+mkdirSync(outDir, { recursive: true });
+const E = env();
+const SIZES = {
+  phone: { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true },
+  desktop: { viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 },
+};
+
+const browser = await launch();
+try {
+  // Claim the fresh install through the setup link, so "owner" is the admin.
+  if (E.setupUrl) {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(E.setupUrl);
+    await signIn(page, 'owner');
+    await ctx.close();
+  }
+  for (const [size, opts] of Object.entries(SIZES)) {
+    const ctx = await browser.newContext({ ...opts, colorScheme: 'dark', reducedMotion: 'reduce' });
+    ctx.setDefaultTimeout(15000);
+    const page = await ctx.newPage();
+    const shot = async (name) => {
+      await page.waitForLoadState('networkidle').catch(() => {});
+      await page.evaluate(() => document.fonts.ready);
+      const path = join(outDir, `${name}-${size}.png`);
+      await page.screenshot({ path, animations: 'disabled', caret: 'hide' });
+      console.log(`screenshots: ${path}`);
+    };
+    await page.goto(E.base + '/');
+    await signInButton(page).waitFor({ state: 'visible' });
+    await shot('signin');
+    await signIn(page, 'owner');
+    await shot('shell');
+    await ctx.close();
+  }
+} finally {
+  await browser.close();
+}
