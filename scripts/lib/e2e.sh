@@ -101,7 +101,7 @@ mn_e2e_server_start() {
         ready=$SECONDS
       fi
       # The setup link is printed while no user exists; /ready may come first.
-      setup=$(grep -aoE 'setup: open http://[^ ]+/setup\?token=[A-Za-z0-9_-]+' "$log" | tail -1)
+      setup=$(grep -aoE 'setup: open http://[^ ]+/setup\?token=[A-Za-z0-9_-]+' "$log" | tail -1 || true)
       [ -n "$ready" ] && [ -n "$setup" ] && break
       # Ready but no link after a few seconds: go on without one (the setup
       # scenario then fails and says so, instead of the whole run failing here).

@@ -14,7 +14,8 @@ export const THROTTLE = { latency: 150, down: 1.6e6 / 8, up: 750e3 / 8, cpu: 4 }
 export const TARGETS = { fcp: 1000, lcp: 1500 };
 
 const OBSERVE = `(() => {
-  const out = window.__mnPaint = { fcp: null, lcp: null, lcpEl: null };
+  const out = window.__mnPaint = { fcp: null, lcp: null, lcpEl: null,
+    controlled: !!(navigator.serviceWorker && navigator.serviceWorker.controller) };
   try {
     new PerformanceObserver((l) => { for (const e of l.getEntries()) if (e.name === 'first-contentful-paint') out.fcp = e.startTime; })
       .observe({ type: 'paint', buffered: true });
@@ -42,7 +43,11 @@ async function visit(context, base, path, ready) {
   await page.addInitScript(OBSERVE);
   const cdp = await throttle(context, page);
   const t0 = Date.now();
-  await page.goto(base + path, { waitUntil: 'load', timeout: 60000 });
+  await page.goto(base + path, { waitUntil: 'commit', timeout: 60000 });
+  // The page's clock starts when the navigation does; add the (small) gap
+  // between our goto and that start, so figures count from the request.
+  const offset = Math.max(0, (await page.evaluate(() => performance.timeOrigin)) - t0);
+  await page.waitForLoadState('load', { timeout: 60000 });
   await ready(page).waitFor({ state: 'visible', timeout: 60000 });
   const wall = Date.now() - t0;
   // LCP candidates stop once the page is idle; give late ones (fonts, images)
@@ -51,14 +56,40 @@ async function visit(context, base, path, ready) {
   await page.waitForTimeout(300);
   const m = await page.evaluate(() => ({
     ...window.__mnPaint,
-    ttfb: performance.getEntriesByType('navigation')[0]?.responseStart ?? null,
+    html: performance.getEntriesByType('navigation')[0]?.responseEnd ?? null,
     transfer: performance.getEntriesByType('resource').reduce((s, r) => s + (r.transferSize || 0), 0)
       + (performance.getEntriesByType('navigation')[0]?.transferSize || 0),
-    controlled: !!navigator.serviceWorker?.controller,
   }));
   await cdp.detach().catch(() => {});
   await page.close();
-  return { ...m, wall };
+  const add = (v) => (v == null ? null : v + offset);
+  return { ...m, fcp: add(m.fcp), lcp: add(m.lcp), html: add(m.html), offset, wall };
+}
+
+// DevTools emulation is per target: a page's throttling does not cover the
+// requests its service worker makes (on a warm visit, the page navigation
+// itself and the /api calls). So the worker targets are throttled too,
+// through a browser-level session (the worker's own CPU is not slowed).
+class WorkerThrottle {
+  constructor(browser) { this.browser = browser; this.session = null; this.attached = new Set(); this.id = 0; }
+  async apply(base, t = THROTTLE) {
+    if (!this.session) this.session = await this.browser.newBrowserCDPSession();
+    const { targetInfos } = await this.session.send('Target.getTargets');
+    let n = 0;
+    for (const ti of targetInfos) {
+      if (ti.type !== 'service_worker' || !ti.url.startsWith(base) || this.attached.has(ti.targetId)) continue;
+      const { sessionId } = await this.session.send('Target.attachToTarget', { targetId: ti.targetId, flatten: false });
+      const send = (method, params) => this.session.send('Target.sendMessageToTarget',
+        { sessionId, message: JSON.stringify({ id: ++this.id, method, params }) });
+      await send('Network.enable', {});
+      await send('Network.emulateNetworkConditions',
+        { offline: false, latency: t.latency, downloadThroughput: t.down, uploadThroughput: t.up });
+      this.attached.add(ti.targetId);
+      n++;
+    }
+    return n;
+  }
+  async close() { if (this.session) await this.session.detach().catch(() => {}); }
 }
 
 async function swActive(context, base) {
@@ -75,45 +106,53 @@ async function swActive(context, base) {
   return ok;
 }
 
-// measure(browser, {base, cookie, runs}) -> { signin: {cold: [...], warm: [...]}, shell: {...} }
-// cookie: a signed-in session cookie {name, value} for the dashboard shell.
-export async function measure(browser, { base, cookie, runs = 3, log = () => {} }) {
+// measure(browser, {base, state, runs}) -> { signin: {cold: [...], warm: [...]}, shell: {...} }
+// state: a signed-in browser state (ownerState) for the dashboard shell.
+export async function measure(browser, { base, state, runs = 3, log = () => {} }) {
   const out = {};
   const targets = {
-    signin: { path: '/', ready: (p) => signInButton(p), cookie: null },
-    shell: { path: '/', ready: (p) => signOutButton(p).first(), cookie },
+    signin: { path: '/', ready: (p) => signInButton(p), state: undefined },
+    shell: { path: '/', ready: (p) => signOutButton(p).first(), state },
   };
+  const workers = new WorkerThrottle(browser);
+  try {
   for (const [name, tgt] of Object.entries(targets)) {
     out[name] = { cold: [], warm: [] };
     for (let i = 0; i < runs; i++) {
-      const ctx = await browser.newContext({ colorScheme: 'dark', viewport: { width: 412, height: 823 } });
-      if (tgt.cookie) await ctx.addCookies([{ name: tgt.cookie.name, value: tgt.cookie.value, url: base }]);
+      const ctx = await browser.newContext({ colorScheme: 'dark', viewport: { width: 412, height: 823 }, storageState: tgt.state });
       try {
         const cold = await visit(ctx, base, tgt.path, tgt.ready);
         out[name].cold.push(cold);
         const sw = await swActive(ctx, base);
+        const throttled = sw ? await workers.apply(base) : 0;
         const warm = await visit(ctx, base, tgt.path, tgt.ready);
         warm.swActive = sw;
+        warm.swThrottled = throttled > 0;
         out[name].warm.push(warm);
-        log(`${name} run ${i + 1}: cold FCP ${r(cold.fcp)} LCP ${r(cold.lcp)}; warm FCP ${r(warm.fcp)} LCP ${r(warm.lcp)} (sw ${sw ? 'active' : 'none'}, controlled ${warm.controlled})`);
+        log(`${name} run ${i + 1}: cold FCP ${r(cold.fcp)} LCP ${r(cold.lcp)}; warm FCP ${r(warm.fcp)} LCP ${r(warm.lcp)} (worker ${sw ? 'active' : 'none'}${warm.swThrottled ? ', throttled' : ''}, page controlled ${warm.controlled})`);
       } finally {
         await ctx.close();
       }
     }
   }
+  } finally {
+    await workers.close();
+  }
   return out;
 }
 
-// A signed-in owner cookie: sign in through the UI (unthrottled).
-export async function ownerCookie(browser, base, entryUrl, user = 'owner') {
+// A signed-in owner's browser state (session cookie + the app's local
+// storage, as a returning user has): sign in through the UI, unthrottled.
+export async function ownerState(browser, base, entryUrl, user = 'owner') {
   const ctx = await browser.newContext();
   try {
     const page = await ctx.newPage();
     await page.goto(entryUrl || base + '/');
     await signIn(page, user);
-    const c = (await ctx.cookies(base)).find((x) => x.name === 'mn_session');
-    if (!c) throw new Error('signed in but no mn_session cookie');
-    return { name: c.name, value: c.value };
+    const state = await ctx.storageState();
+    if (!state.cookies.some((c) => c.name === 'mn_session')) throw new Error('signed in but no mn_session cookie');
+    // the service worker and HTTP cache are not part of it: a cold visit stays cold
+    return state;
   } finally {
     await ctx.close();
   }
@@ -133,10 +172,11 @@ export function summarize(res) {
       rows.push({
         page, mode, runs: runs.length,
         fcp: median(runs.map((x) => x.fcp)), lcp: median(runs.map((x) => x.lcp)),
-        ttfb: median(runs.map((x) => x.ttfb)), wall: median(runs.map((x) => x.wall)),
+        html: median(runs.map((x) => x.html)), wall: median(runs.map((x) => x.wall)),
         transfer: median(runs.map((x) => x.transfer)),
         lcpEl: runs.map((x) => x.lcpEl).filter(Boolean)[0] || '',
         controlled: runs.every((x) => x.controlled),
+        swThrottled: runs.every((x) => x.swThrottled),
       });
     }
   }
