@@ -75,7 +75,7 @@ OUT="bench/results/reload-$DATE.md"
   echo "# Hot reload under load — $DATE"
   echo
   echo "\`bench/reload.sh $BUILD $SECS $RELOADS\` on $(nproc) cores ($(uname -sr)); server and wrk on the same machine."
-  echo "Shipped plugin set: $PLUGINS; database: ${DATABASE_URL:+yes}${DATABASE_URL:-no}, Redis: ${REDIS_URL:+yes}${REDIS_URL:-no}."
+  echo "Shipped plugin set: $PLUGINS; database: $([ -n "${DATABASE_URL:-}" ] && echo yes || echo no), Redis: $([ -n "${REDIS_URL:-}" ] && echo yes || echo no)."
   echo
   echo "| figure | value |"
   echo "|---|---|"
