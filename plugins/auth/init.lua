@@ -125,6 +125,23 @@ function plugin.routes(r)
   r:get("/setup", public, setup_status)
 end
 
+-- Hourly: forget finished PINs and long-dead sessions and setup links
+-- (revoked API tokens stay, for the record of a user's tokens).
+local function purge(premature)
+  if premature then return end
+  local ok, err = pcall(function()
+    users.q("DELETE FROM plex_pins WHERE expires_at < now() - interval '1 day'")
+    users.q("DELETE FROM session_tokens WHERE kind = 'session' AND (expires_at < now() - interval '7 days' "
+      .. "OR revoked_at < now() - interval '7 days')")
+    users.q("DELETE FROM setup_tokens WHERE used_at IS NULL AND expires_at < now() - interval '7 days'")
+  end)
+  if not ok then log.warn("auth purge failed", { error = tostring(err) }) end
+end
+
+function plugin.init()
+  require("nest.timer").every(3600, purge)
+end
+
 -- `serve`: while no user exists, print the one-time setup link.
 function plugin.on_listening(app, port)
   setup.announce(app.config, port)

@@ -305,3 +305,23 @@ describe("auth plugin", function()
     assert.equal(0, #set_cookie_lines(r, "mn_session"))      -- refreshed already this hour
   end)
 end)
+
+describe("auth plugin rate limit", function()
+  it("applies the auth limit to PIN creation", function()
+    local up = h.start({ plugins = { "health", "demo-upstreams" } })
+    local cfg = ha.config(up)
+    cfg.rate_limits = { auth = { limit = 2, window = 60, by = "ip" } }
+    local app = h.start({ plugins = { "health", "auth", "ratelimit" }, config = cfg })
+    local ok, err = pcall(function()
+      local statuses = {}
+      for i = 1, 4 do statuses[i] = app:client():post("/api/v1/auth/plex/pin", {}) end
+      local last = statuses[4]
+      assert.equal(429, last.status)
+      assert.truthy(tonumber(last.headers["retry-after"]) >= 1)
+      assert.equal("2", last.headers["x-ratelimit-limit"])
+    end)
+    app:stop()
+    up:stop()
+    assert(ok, err)
+  end)
+end)
