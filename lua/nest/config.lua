@@ -50,6 +50,7 @@ local function defaults()
       search = { limit = 30, window = 60 },
       media_request = { limit = 20, window = 3600 },
       youtube = { limit = 5, window = 3600 },
+      rum = { limit = 60, window = 60, by = "ip" },
     },
     websocket = {
       ping_interval = 25, pong_timeout = 60, close_timeout = 5,
@@ -78,7 +79,7 @@ local function defaults()
     reload = { drain_timeout = 30, debounce = 0.25 },
     plugins = {
       paths = {},                       -- operator plugin dirs, searched first
-      enabled = { "health", "ready", "metrics", "ratelimit" },
+      enabled = { "health", "ready", "metrics", "ratelimit", "ws", "auth", "admin", "runtime", "rum" },
       settings = {},                    -- per-plugin config, by plugin name
     },
     dev = { watch = false },

@@ -36,7 +36,9 @@ local function security_headers(cfg)
     "X-Frame-Options: DENY",
     "Referrer-Policy: strict-origin-when-cross-origin",
     "Permissions-Policy: camera=(), microphone=(), geolocation=(), payment=()",
-    "Cross-Origin-Opener-Policy: same-origin",
+    -- allow-popups: the Plex sign-in popup (app.plex.tv) must stay reachable
+    -- from the page that opened it, or the page sees it as closed at once
+    "Cross-Origin-Opener-Policy: same-origin-allow-popups",
   }
   if sh.hsts then lines[#lines + 1] = "Strict-Transport-Security: max-age=31536000; includeSubDomains" end
   return table.concat(lines, "\r\n") .. "\r\n"

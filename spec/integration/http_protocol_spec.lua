@@ -187,7 +187,7 @@ describe("HTTP/1.1", function()
       assert.equal("DENY", hd["x-frame-options"])
       assert.equal("strict-origin-when-cross-origin", hd["referrer-policy"])
       assert.is_truthy(hd["permissions-policy"])
-      assert.equal("same-origin", hd["cross-origin-opener-policy"])
+      assert.equal("same-origin-allow-popups", hd["cross-origin-opener-policy"])
       assert.is_nil(hd["server"])
       assert.is_nil(hd["x-powered-by"])
       assert.is_nil(hd["strict-transport-security"])   -- hsts is off by default
