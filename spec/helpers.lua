@@ -295,6 +295,9 @@ function h.start(opts)
     listen = "127.0.0.1:0",
     log = { file = log_file },
     plugins = { enabled = opts.plugins or { "health" } },
+    -- no web UI unless a spec asks for one: whether static/dist was built
+    -- must not change what an unknown path answers
+    static = { dir = h.root .. "/spec/fixtures/no-static" },
   }
   deep_merge(cfg, opts.config or {})
   local handle, err = napp.start({ overrides_json = cjson.encode(cfg), demo = opts.demo,

@@ -3,6 +3,7 @@
 # tests with. Sourced by scripts/run and scripts/test; defines functions only.
 #
 #   mn_install_deps           build + runtime + test packages (apt)
+#   mn_install_node           node and npm, for the web UI build
 #   mn_install_browser_deps   chromium and node/npm for the browser end-to-end suite
 #
 # Both are idempotent: installed packages are found with dpkg-query, so a run
@@ -76,16 +77,21 @@ mn_install_deps() {
 # Node may come from somewhere other than Debian (a NodeSource build that
 # bundles npm, nvm, ...). Installing Debian's nodejs/npm over it would replace
 # or break it, so they are only installed when the commands are absent.
-mn_install_browser_deps() {
-  local pkgs=("${MN_BROWSER_PACKAGES[@]}")
+# mn_install_node — node and npm, for the web UI build (scripts/run too).
+mn_install_node() {
+  local pkgs=()
   if ! command -v node >/dev/null 2>&1; then
     pkgs+=(nodejs)
     command -v npm >/dev/null 2>&1 || pkgs+=(npm)
   elif ! command -v npm >/dev/null 2>&1; then
     echo "deps: node $(node --version) is installed without npm; not replacing it" \
       "with Debian's nodejs: install npm for that node" >&2
-    mn_apt_install "${pkgs[@]}" || return 1
     return 1
   fi
-  mn_apt_install "${pkgs[@]}"
+  [ "${#pkgs[@]}" -eq 0 ] || mn_apt_install "${pkgs[@]}"
+}
+
+mn_install_browser_deps() {
+  mn_install_node || return 1
+  mn_apt_install "${MN_BROWSER_PACKAGES[@]}"
 }
