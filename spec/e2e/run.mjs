@@ -44,10 +44,11 @@ class Run {
     ctx.setDefaultNavigationTimeout(15000);
     this.monitor.attach(ctx);
     this.contexts.push(ctx);
-    for (const [url, from, to] of mutations) {
-      await ctx.route(url, async (route) => {
+    if (mutations.length) {
+      await ctx.route((u) => mutations.some(([re]) => re.test(u.href)), async (route) => {
         const res = await route.fetch();
-        const body = (await res.text()).split(from).join(to);
+        let body = await res.text();
+        for (const [re, from, to] of mutations) if (re.test(route.request().url())) body = body.split(from).join(to);
         await route.fulfill({ response: res, body, headers: { ...res.headers(), 'content-encoding': 'identity' } });
       });
     }

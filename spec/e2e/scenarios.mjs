@@ -76,6 +76,11 @@ export const scenarios = [
       // ...and has no Admin entry
       assert.equal(await visibleCount(adminLink(page)), 0, 'a user sees the Admin entry');
       assert.equal(await visibleCount(page.getByRole('link', { name: /^\s*admin\s*$/i })), 0, 'a user sees an Admin link');
+      // typing the address does not get them in either
+      await page.goto('/admin');
+      await page.getByTestId('forbidden').waitFor({ state: 'visible' })
+        .catch(() => { throw new Error('a user who opens /admin is not told it is for administrators'); });
+      assert.equal(await visibleCount(pageHeading(page, '^\\s*admin\\s*$')), 0, 'a user sees the Admin page');
     },
   },
   {
