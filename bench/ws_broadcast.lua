@@ -7,7 +7,8 @@
 --       sends "bench:broadcast" ROUNDS times (the server broadcasts it to the
 --       room, see plugins/ws); each round is timed from the send until the
 --       last client has read the message. Prints one RESULT line:
---       RESULT clients=N rounds=R p50=ms p99=ms max=ms mean=ms missing=0
+--       RESULT clients=N rounds=R p50=ms p99=ms max=ms mean=ms missing=0 fan_p50=ms fan_p99=ms
+--       (fan_*: the server's own time in ws.broadcast, from bench:sent)
 --   medianest run bench/ws_broadcast.lua idle HOST PORT TOKEN CLIENTS HOLD [OFFSET]
 --       opens CLIENTS connections (users b<OFFSET+i>), prints "READY n",
 --       keeps them open (answering pings) for HOLD seconds, then exits.
@@ -165,26 +166,28 @@ if mode == "latency" then
     local ok = got == N or ev:wait(wait)
     local sent = sender:recv()
     assert(sent and sent:find('"reached":' .. local_members, 1, true), "server reached: " .. tostring(sent))
-    return ok and (last_at - t0) * 1000 or nil
+    return ok and (last_at - t0) * 1000 or nil, json.decode(sent).data.fanout_ms
   end
   local seq = 0
   for _ = 1, 50 do
     seq = seq + 1
     if round(seq, 0.5) then break end
   end
-  local times, missing = {}, 0
+  local times, fanouts, missing = {}, {}, 0
   for r = 1, rounds + 3 do          -- 3 warm-up rounds, not counted
     seq = seq + 1
-    local t = round(seq, 5)
+    local t, fanout = round(seq, 5)
     if not t then missing = missing + (N - got)
-    elseif r > 3 then times[#times + 1] = t end
+    elseif r > 3 then times[#times + 1] = t; fanouts[#fanouts + 1] = fanout end
     timer.sleep(0.05)
   end
   table.sort(times)
+  table.sort(fanouts)
   local sum = 0
   for _, t in ipairs(times) do sum = sum + t end
-  print(("RESULT clients=%d rounds=%d p50=%.2f p99=%.2f max=%.2f mean=%.2f missing=%d"):format(
-    N, #times, percentile(times, 50), percentile(times, 99), times[#times], sum / #times, missing))
+  print(("RESULT clients=%d rounds=%d p50=%.2f p99=%.2f max=%.2f mean=%.2f missing=%d fan_p50=%.2f fan_p99=%.2f"):format(
+    N, #times, percentile(times, 50), percentile(times, 99), times[#times], sum / #times, missing,
+    percentile(fanouts, 50), percentile(fanouts, 99)))
   for _, c in ipairs(members) do c.conn:close() end
   sender.conn:close()
   return 0

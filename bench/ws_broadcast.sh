@@ -142,9 +142,13 @@ and writes it to every member; a round is timed from the trigger's send until th
 of the 1,000 clients has read it (so it includes the clients' own reading, in one Lua
 process). $ROUNDS rounds after 3 warm-up rounds, 50 ms apart.
 
-| clients | rounds | p50 ms | p99 ms | max ms | mean ms | missing |
-|---:|---:|---:|---:|---:|---:|---:|
-| 1000 | $(val rounds) | $(val p50) | $(val p99) | $(val max) | $(val mean) | $(val missing) |
+| clients | rounds | p50 ms | p99 ms | max ms | mean ms | missing | server fan-out p50 / p99 ms |
+|---:|---:|---:|---:|---:|---:|---:|---:|
+| 1000 | $(val rounds) | $(val p50) | $(val p99) | $(val max) | $(val mean) | $(val missing) | $(val fan_p50) / $(val fan_p99) |
+
+"Server fan-out" is the time the server spent in \`ws.broadcast\` (encode once, queue and
+write the frame to the 1,000 sockets), measured inside the server and sent back in
+\`bench:sent\`: the part of the latency that is MediaNest's, free of the clients' scheduling.
 $(if [ -n "$XLAT" ]; then
 cat <<X
 

@@ -19,7 +19,8 @@
 --
 -- Benchmark event (only with bench.enabled or --demo; bench/ws_broadcast.sh):
 -- "bench:broadcast" {seq, ...} broadcasts event "bench" with that data to
--- room "bench" and answers "bench:sent" {seq, reached}.
+-- room "bench" and answers "bench:sent" {seq, reached, fanout_ms} (the time
+-- ws.broadcast took: encoding, writing to every member, publishing).
 local ws = require "nest.ws"
 local config = require "nest.config"
 
@@ -74,9 +75,12 @@ function plugin.init(app)
   end
   local cfg = config.get()
   if cfg.demo or (cfg.bench and cfg.bench.enabled) then
+    local hrtime = require("nest.core.app").hrtime
     ws.on("bench:broadcast", function(conn, data)
+      local t0 = hrtime()
       local reached = ws.broadcast("bench", "bench", data)
-      conn:send("bench:sent", { seq = type(data) == "table" and data.seq or nil, reached = reached })
+      conn:send("bench:sent", { seq = type(data) == "table" and data.seq or nil, reached = reached,
+                                fanout_ms = (hrtime() - t0) * 1000 })
     end)
   end
   ws.count()   -- creates the app's connection registry: the gauge reads 0 from the start
