@@ -325,3 +325,30 @@ describe("auth plugin rate limit", function()
     assert(ok, err)
   end)
 end)
+
+describe("auth plugin cookies and return paths", function()
+  it("marks cookies Secure when auth.secure_cookie is set and keeps returnTo same-origin", function()
+    local up = h.start({ plugins = { "health", "demo-upstreams" } })
+    local app = h.start({ plugins = { "health", "auth" },
+                          config = ha.config(up, { auth = { secure_cookie = true } }) })
+    local ok, err = pcall(function()
+      ha.sign_in(app, up, "owner")               -- setup done, whatever the database held
+      for _, case in ipairs({ { "/library?tab=movies", "/library?tab=movies" }, { "//evil.example/x", nil },
+                              { "https://evil.example/", nil }, { "/\\evil.example", nil } }) do
+        local c = app:client()
+        local r = ha.start_pin(c, { returnTo = case[1] })
+        assert.equal(201, r.status)
+        assert.truthy(set_cookie_lines(r, "mn_pin")[1]:find("; Secure", 1, true))
+        ha.approve(up, r.json.code, "friend")
+        local done = ha.poll(c, r.json.id)
+        assert.equal("approved", done.json.status)
+        assert.truthy(set_cookie_lines(done, "mn_session")[1]:find("; Secure", 1, true))
+        if case[2] then assert.equal(case[2], done.json.returnTo)
+        else assert.is_not_string(done.json.returnTo, case[1]) end   -- JSON null
+      end
+    end)
+    app:stop()
+    up:stop()
+    assert(ok, err)
+  end)
+end)
