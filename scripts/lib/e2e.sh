@@ -133,11 +133,11 @@ mn_e2e_server_start() {
 }
 
 mn_e2e_server_stop() {
-  local pid=${MN_E2E_SERVER_PID:-} i
+  local pid=${MN_E2E_SERVER_PID:-}
   [ -n "$pid" ] || return 0
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && { _mn_e2e_log "server $pid did not stop; SIGKILL"; kill -KILL "$pid" 2>/dev/null; }
   fi
   wait "$pid" 2>/dev/null

@@ -115,7 +115,14 @@ for (const [i, sc] of list.entries()) {
     error = new Error('skipped: the first-run setup scenario failed, so no owner exists');
   } else {
     try {
-      await withTimeout(sc.run(run), sc.timeout || 45000, sc.name);
+      try {
+        await withTimeout(sc.run(run), sc.timeout || 45000, sc.name);
+      } catch (e) {
+        // the others need the owner this one makes; a stray console error
+        // after a good sign-in does not stop them, a failed sign-in does
+        if (i === 0) setupFailed = true;
+        throw e;
+      }
       await withTimeout(run.leavePages(), 10000, `${sc.name} (leaving its pages)`);
       const bad = run.monitor.unexpected();
       if (bad.length) {
@@ -131,7 +138,6 @@ for (const [i, sc] of list.entries()) {
   if (error) {
     await run.failureArtifacts().catch(() => {});
     tap.notOk(sc.name, Date.now() - t0, error);
-    if (i === 0) setupFailed = true;
   } else {
     tap.ok(sc.name, Date.now() - t0);
   }
