@@ -187,9 +187,17 @@ function M.poll(req, res)
       return res:json({ status = "expired" })
     end
     local interval = auth_cfg().pin_poll_interval or 1
-    local _, err = cache.fetch(("auth:pinpoll:%d:%d"):format(row.id, row.plex_pin_id),
-      { ttl = interval }, function() return poll_upstream(row) end)
-    if err then return unreachable(res, err) end
+    -- a failure is memoised too (as "error:..."), so a plex.tv or Plex server
+    -- that is down is not asked more often than one that answers
+    local v, err = cache.fetch(("auth:pinpoll:%d:%d"):format(row.id, row.plex_pin_id),
+      { ttl = interval }, function()
+        local ok, out, perr = pcall(poll_upstream, row)
+        if not ok then return nil, out end                  -- our database: not memoised
+        if not out then return "error:" .. tostring(perr) end
+        return out
+      end)
+    if not v then error(err, 0) end
+    if v:sub(1, 6) == "error:" then return unreachable(res, v:sub(7)) end
     row = q(ROW, id)[1]
   end
   if row.status == "pending" then return res:json({ status = "waiting" }) end

@@ -165,6 +165,36 @@ describe("auth plugin", function()
     assert.truthy(calls >= 1 and calls <= 3, "plex.tv was polled " .. calls .. " times in 1.5 s")
   end)
 
+  it("answers 502 PLEX_UNREACHABLE while plex.tv fails, still polling it at most once a second", function()
+    ha.sign_in(app, up, "owner")
+    local c = app:client()
+    local r = ha.start_pin(c)
+    assert.equal(201, r.status)
+    assert.equal(200, up:post("/demo/plextv/_control", { failure_rate = 1, failure_status = 503 }).status)
+    local ok, err = pcall(function()
+      local before = upstream_calls(up)
+      local t0 = require("nest.core.app").hrtime()
+      local n = 0
+      while require("nest.core.app").hrtime() - t0 < 1.2 do
+        local w = c:get(PIN .. "/" .. ha.id(r.json.id))
+        assert.equal(502, w.status)
+        assert.equal("PLEX_UNREACHABLE", w.json.error.code)
+        n = n + 1
+      end
+      local calls = upstream_calls(up) - before
+      assert.truthy(n >= 10 and calls >= 1 and calls <= 3, n .. " polls, " .. calls .. " upstream calls")
+    end)
+    up:post("/demo/plextv/_control", { reset = true })
+    assert(ok, err)
+    -- plex.tv is back: the sign-in goes through
+    ha.approve(up, r.json.code, "owner")
+    local done = h.wait_until(function()      -- the memoised failure lasts up to a second
+      local w = c:get(PIN .. "/" .. ha.id(r.json.id))
+      return w.status == 200 and w.json.status == "approved" and w
+    end, 5, 0.05, "the sign-in after plex.tv recovered")
+    assert.truthy(done.json.csrfToken)
+  end)
+
   it("rotates the session at sign-in and revokes it at logout", function()
     local c = ha.sign_in(app, up, "owner")
     local first = c.cookies.mn_session
