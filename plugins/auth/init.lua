@@ -6,7 +6,9 @@
 -- req.user = {id, username, email, thumb, role} (and req.auth = {session_id,
 -- kind, via}); the framework's route guard then enforces auth = "user" /
 -- "admin". Cookie-authenticated unsafe methods must carry X-CSRF-Token equal
--- to the session's token; Bearer requests need not. Every request looks its
+-- to the session's token; Bearer requests need not (nor routes declared with
+-- opts.csrf = false, e.g. a sendBeacon endpoint that cannot set headers and
+-- changes nothing of the user's). Every request looks its
 -- token up in PostgreSQL (one indexed query): a revoked token, a disabled
 -- user or a logout elsewhere (another instance, `medianest user disable`)
 -- takes effect on the very next request.
@@ -59,7 +61,7 @@ function plugin.before(req, res, route)
   end
   req.user = users.public(info)
   req.auth = { session_id = info.session_id, kind = info.kind, via = via, csrf_token = info.csrf_token }
-  if via == "cookie" and not SAFE[req.method] then
+  if via == "cookie" and not SAFE[req.method] and route.opts.csrf ~= false then
     local sent = req.headers["x-csrf-token"]
     if type(sent) ~= "string" or info.csrf_token == json.null or not crypto.equal(sent, info.csrf_token) then
       return res:error(403, "CSRF_FAILED", "Missing or wrong X-CSRF-Token header")
