@@ -165,6 +165,38 @@ describe("auth plugin", function()
     assert.truthy(calls >= 1 and calls <= 3, "plex.tv was polled " .. calls .. " times in 1.5 s")
   end)
 
+  it("issues one session when several tabs of the browser poll the approved PIN at once", function()
+    ha.sign_in(app, up, "owner")
+    local c = app:client()
+    local r = ha.start_pin(c)
+    assert.equal(201, r.status)
+    ha.approve(up, r.json.code, "friend")
+    local answers, pending = {}, 0
+    for i = 1, 4 do
+      pending = pending + 1
+      local tab = app:client()
+      tab.cookies.mn_pin = c.cookies.mn_pin
+      timer.at(0, function()
+        answers[i] = tab:get(PIN .. "/" .. ha.id(r.json.id))
+        pending = pending - 1
+      end)
+    end
+    h.wait_until(function() return pending == 0 end, 10)
+    local cookies, csrf = 0, {}
+    for _, a in ipairs(answers) do
+      assert.equal(200, a.status)
+      if a.json.status == "approved" then csrf[a.json.csrfToken] = true end
+      cookies = cookies + #set_cookie_lines(a, "mn_session")
+    end
+    assert.equal(1, cookies)
+    local n = 0
+    for _ in pairs(csrf) do n = n + 1 end
+    assert.equal(1, n)                                  -- one session, the same to every tab
+    local rows = db.query("SELECT count(*)::int AS n FROM plex_pins WHERE id = $1 AND session_id IS NOT NULL",
+      math.tointeger(r.json.id))
+    assert.equal(1, rows[1].n)
+  end)
+
   it("answers 502 PLEX_UNREACHABLE while plex.tv fails, still polling it at most once a second", function()
     ha.sign_in(app, up, "owner")
     local c = app:client()
