@@ -87,6 +87,9 @@ local function defaults()
   }
 end
 
+-- Top-level settings whose default is nil (so defaults() does not list them).
+local NIL_DEFAULTS = { public_url = true, secret_key = true }
+
 local function is_array(t)
   return type(t) == "table" and (next(t) == nil or t[1] ~= nil)
 end
@@ -97,7 +100,7 @@ local function merge(dst, src, path, strict)
     local here = path .. k
     if strict and dst[k] == nil and path == "" then
       local known = defaults()
-      if known[k] == nil and k ~= "listen" then
+      if known[k] == nil and not NIL_DEFAULTS[k] then
         return nil, "unknown setting '" .. here .. "'"
       end
     end

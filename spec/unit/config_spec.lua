@@ -28,6 +28,13 @@ describe("config", function()
     assert.matches("unknown setting 'lisen'", err)
   end)
 
+  it("accepts the settings whose default is nil (public_url, secret_key)", function()
+    local cfg = assert(config.load({ root = h.root, config_path = write(
+      'return { public_url = "https://media.example", secret_key = "' .. string.rep("0f", 32) .. '" }') }))
+    assert.equal("https://media.example", cfg.public_url)
+    assert(config.load({ root = h.root }))
+  end)
+
   it("refuses a malformed listen address", function()
     local cfg, err = config.load({ root = h.root, overrides_json = '{"listen":"nope"}' })
     assert.is_nil(cfg)
