@@ -229,6 +229,12 @@ function M.get()
   return current
 end
 
+-- Make cfg (a table load returned) this generation's config again: specs
+-- that load other configs put the original back with it.
+function M.use(cfg)
+  current = cfg
+end
+
 -- Resolve a path from the config: relative ones are relative to the source root.
 function M.path(p)
   if not p or p:sub(1, 1) == "/" then return p end

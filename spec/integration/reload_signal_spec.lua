@@ -8,14 +8,11 @@ local proc = require "nest.proc"
 local napp = require "nest.core.app"
 local json = require "nest.json"
 
-local function binary()
-  local env = os.getenv("MEDIANEST_BIN")
-  if env and env ~= "" then return env end
-  local p = io.popen("readlink /proc/" .. "$PPID" .. "/exe 2>/dev/null")
-  local exe = p and p:read("l")
-  if p then p:close() end
-  if exe and exe:match("medianest$") then return exe end
-  return h.root .. "/build/medianest"
+-- The server and the CLI must agree on the config's data_dir (pid file,
+-- reload.json): MEDIANEST_DATA_DIR, which scripts/test exports, would win
+-- over it, so both run without it (env execs: the pid stays the binary's).
+local function command(...)
+  return { "/usr/bin/env", "-u", "MEDIANEST_DATA_DIR", h.bin(), ... }
 end
 
 local function slurp(path)
@@ -28,7 +25,7 @@ end
 
 -- run the CLI: exit code, stdout, stderr
 local function cli(env)
-  local p = assert(proc.spawn({ binary(), "reload", "-c", env.config_path, "--timeout", "30" }))
+  local p = assert(proc.spawn(command("reload", "-c", env.config_path, "--timeout", "30")))
   local out = {}
   for line in p:lines() do out[#out + 1] = line end
   local code = p:wait()
@@ -48,7 +45,7 @@ describe("medianest reload (SIGHUP)", function()
     env = rs.prepare()
     base_config = config()
     env:write_config(base_config)
-    server = assert(proc.spawn({ binary(), "serve", "-c", env.config_path }))
+    server = assert(proc.spawn(command("serve", "-c", env.config_path)))
     local line = h.wait_until(function()
       local l = server:read_line()
       return l and l:match("listening on http://[^:]+:(%d+)") or (l == nil and error("server exited: " .. server:stderr()))

@@ -9,6 +9,12 @@ local config = require "nest.config"
 
 describe("nest.services", function()
   local name = "overseerr"
+  local saved
+  setup(function()
+    saved = config.get()
+    assert(config.load({ root = h.root }))    -- config.lua's defaults, whatever ran before
+  end)
+  teardown(function() config.use(saved) end)
   before_each(function()
     db.query("DELETE FROM service_config WHERE name = $1", name)
     services.forget()

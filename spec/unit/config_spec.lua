@@ -9,6 +9,11 @@ local function write(text)
 end
 
 describe("config", function()
+  -- every load below becomes the generation's config: put the spec run's back
+  local saved
+  setup(function() saved = config.get() end)
+  teardown(function() config.use(saved) end)
+
   it("has documented defaults", function()
     local cfg = assert(config.load({ root = h.root }))
     assert.equal(16384, cfg.http.max_header_bytes)
