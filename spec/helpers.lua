@@ -25,6 +25,15 @@ function h.tmpname(suffix)
     tmp_counter, suffix or "")
 end
 
+-- read_file(path) -> its contents | nil when it cannot be opened.
+function h.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 -- bin() -> the medianest binary running these specs, for specs that start it
 -- as a child process: MEDIANEST_BIN when scripts/test sets it (so the ASan
 -- run tests the ASan build), else the executable of this process.

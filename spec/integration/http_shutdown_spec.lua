@@ -6,13 +6,7 @@ local tcp = require "nest.core.tcp"
 
 local binary = h.bin
 
-local function slurp(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = h.read_file
 
 describe("SIGTERM", function()
   it("lets the in-flight request finish, refuses new connections and exits 0", function()

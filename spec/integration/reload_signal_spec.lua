@@ -15,13 +15,7 @@ local function command(...)
   return { "/usr/bin/env", "-u", "MEDIANEST_DATA_DIR", h.bin(), ... }
 end
 
-local function slurp(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local slurp = h.read_file
 
 -- run the CLI: exit code, stdout, stderr
 local function cli(env)

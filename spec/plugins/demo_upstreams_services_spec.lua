@@ -506,13 +506,7 @@ describe("bin/fake-yt-dlp", function()
     return n
   end
 
-  local function read(path)
-    local f = io.open(path, "r")
-    if not f then return nil end
-    local s = f:read("a")
-    f:close()
-    return s
-  end
+  local read = h.read_file
 
   local PL = "https://www.youtube.com/playlist?list=PLdemo3"
   local TEMPLATE = "%(playlist_title)s/%(playlist_index)03d - %(title)s [%(id)s].%(ext)s"
