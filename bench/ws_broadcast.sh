@@ -149,6 +149,8 @@ process). $ROUNDS rounds after 3 warm-up rounds, 50 ms apart.
 "Server fan-out" is the time the server spent in \`ws.broadcast\` (encode once, queue and
 write the frame to the 1,000 sockets), measured inside the server and sent back in
 \`bench:sent\`: the part of the latency that is MediaNest's, free of the clients' scheduling.
+It is one write(2) per member; on loopback each write also runs the receiving side of
+the TCP stack in the server's time slice, so this is an upper bound for a real network.
 $(if [ -n "$XLAT" ]; then
 cat <<X
 
