@@ -49,6 +49,12 @@ function plugin.before(req, res, route)
     -- other schemes and unknown tokens (the /metrics token...) are left to their routes
     if raw then info = lookup(raw, "api", route); via = "bearer" end
   end
+  if not via and route.opts.query_token then
+    -- a route for non-browser clients (/ws) may take an API token as ?token=
+    -- (the access log never records query strings)
+    raw = req:query_params().token
+    if raw and raw ~= "" then info = lookup(raw, "api", route); via = info and "bearer" or nil end
+  end
   if not info and not via then
     raw = req:cookie(cookies.session_name())
     if raw and raw ~= "" then info = lookup(raw, "session", route); via = "cookie" end

@@ -56,7 +56,7 @@ function plugin.before(req, _, route)
 end
 
 function plugin.routes(r)
-  r:get("/ws", { auth = "user", at_root = true }, function(req, res)
+  r:get("/ws", { auth = "user", at_root = true, query_token = true }, function(req, res)
     local status, code, msg, headers = ws.handshake_error(req, config.get())
     if status then
       for k, v in pairs(headers or {}) do res:header(k, v) end
