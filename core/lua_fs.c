@@ -1,28 +1,20 @@
-/* lua_fs.c — module "nest.core.fs": the few file-system calls the framework
- * makes at start-up or from the command line (the data directory, pid and key
- * files). They block, so they are not for request paths: request-time file
- * I/O goes through the static file server or a child process.
+/* lua_fs.c — module "nest.core.fs", the Lua binding of fs.c: the few
+ * file-system calls the framework makes at start-up or from the command line
+ * (the data directory). They block, so they are not for request paths:
+ * request-time file I/O goes through the static file server or a child
+ * process.
  *
  *   mkdir_p(path[, mode = 0700]) -> true | nil, err   (each missing component)
  */
-#include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "fs.h"
 #include "lua_modules.h"
 
 #define FS_PATH_MAX 4096
-
-static int make_dir(const char *path, mode_t mode) {
-    if (mkdir(path, mode) == 0) return 0;
-    if (errno != EEXIST) return -errno;
-    struct stat st;
-    if (stat(path, &st) != 0) return -errno;
-    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
 
 static int l_mkdir_p(lua_State *L) {
     size_t n;
@@ -30,16 +22,7 @@ static int l_mkdir_p(lua_State *L) {
     lua_Integer mode = luaL_optinteger(L, 2, 0700);
     luaL_argcheck(L, n > 0 && n < FS_PATH_MAX, 1, "path must be 1..4095 bytes");
     luaL_argcheck(L, mode >= 0 && mode <= 07777, 2, "mode must be 0..07777");
-    char buf[FS_PATH_MAX];
-    memcpy(buf, path, n + 1);
-    int rc = 0;
-    for (size_t i = 1; i <= n && rc == 0; i++) {
-        if (buf[i] != '/' && buf[i] != '\0') continue;
-        char c = buf[i];
-        buf[i] = '\0';
-        rc = make_dir(buf, (mode_t)mode);
-        buf[i] = c;
-    }
+    int rc = fs_mkdir_p(path, (mode_t)mode);
     if (rc != 0) {
         lua_pushnil(L);
         lua_pushfstring(L, "mkdir %s: %s", path, strerror(-rc));

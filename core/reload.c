@@ -1,8 +1,8 @@
 /* reload.c — content hash of the source tree and the reload result record
  * (see reload.h). */
 #include "reload.h"
+#include "fs.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,21 +28,10 @@ static void add_path(pathlist *l, const char *p) {
     l->n++;
 }
 
-static void walk(pathlist *l, const char *dir, int depth) {
-    if (depth > 32) return;
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
-        char p[PATH_MAX];
-        if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p) continue;
-        struct stat st;
-        if (stat(p, &st) != 0) continue;
-        if (S_ISDIR(st.st_mode)) walk(l, p, depth + 1);
-        else if (S_ISREG(st.st_mode)) add_path(l, p);
-    }
-    closedir(d);
+/* fs_walk visitor: every regular file, into every directory. */
+static int collect(const char *path, const struct stat *st, void *ud) {
+    if (S_ISREG(st->st_mode)) add_path(ud, path);
+    return 1;
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -73,7 +62,7 @@ int reload_hash(const char *const *paths, int n, char hex[65]) {
             snprintf(missing, sizeof missing, "\x01missing:%s", paths[i]);
             add_path(&l, missing);
         } else if (S_ISDIR(st.st_mode)) {
-            walk(&l, paths[i], 0);
+            fs_walk(paths[i], 32, collect, &l);
         } else {
             add_path(&l, paths[i]);
         }

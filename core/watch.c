@@ -1,7 +1,7 @@
 /* watch.c — debounced directory watching with uv_fs_event (see watch.h). */
 #include "watch.h"
+#include "fs.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,19 +120,13 @@ static int add_dir(watch *w, const char *dir, const char *name) {
     return 0;
 }
 
-static void add_tree(watch *w, const char *dir, int depth) {
-    if (depth > 16 || add_dir(w, dir, NULL) != 0) return;
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
-        char p[PATH_MAX];
-        if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p) continue;
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) add_tree(w, p, depth + 1);
-    }
-    closedir(d);
+/* fs_walk visitor: watch each directory; descend only into those watched. */
+static int watch_subdir(const char *path, const struct stat *st, void *ud) {
+    return S_ISDIR(st->st_mode) && add_dir(ud, path, NULL) == 0;
+}
+
+static void add_tree(watch *w, const char *dir) {
+    if (add_dir(w, dir, NULL) == 0) fs_walk(dir, 15, watch_subdir, w);
 }
 
 int watch_set(watch *w, const char *const *paths, int n) {
@@ -141,7 +135,7 @@ int watch_set(watch *w, const char *const *paths, int n) {
     for (int i = 0; i < n; i++) {
         struct stat st;
         if (!paths[i] || stat(paths[i], &st) != 0) continue;
-        if (S_ISDIR(st.st_mode)) { add_tree(w, paths[i], 0); continue; }
+        if (S_ISDIR(st.st_mode)) { add_tree(w, paths[i]); continue; }
         char dir[PATH_MAX];
         snprintf(dir, sizeof dir, "%s", paths[i]);
         char *slash = strrchr(dir, '/');
