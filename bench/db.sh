@@ -47,13 +47,7 @@ local suffix = os.getenv("BENCH_SUFFIX") or ""
 request = function()
   return wrk.format("GET", "/bench/users/" .. ($FIRST + math.random(0, $ROWS - 1)) .. suffix)
 end
-done = function(summary, latency)
-  io.write(string.format("RESULT rps=%.0f p50=%.3f p99=%.3f errors=%d\n",
-    summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.connect + summary.errors.read + summary.errors.write +
-    summary.errors.status + summary.errors.timeout))
-end
+dofile("$ROOT/bench/wrk_report.lua")
 LUA
 measure() {   # measure SUFFIX -> "rps p50 p99 errors"
   BENCH_SUFFIX=$1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$WORK/ids.lua" "http://127.0.0.1:$MN_PORT" 2>&1 |

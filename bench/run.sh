@@ -49,18 +49,8 @@ nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >"$WORK/nginx/stdout.log" 2>&
 echo $! > "$WORK/nginx.pid"
 wait_http "http://127.0.0.1:$NG_PORT/bench/status"
 
-# wrk with a Lua done() hook that prints machine-readable figures
-cat > "$WORK/report.lua" <<'LUA'
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT rps=%.0f p50=%.3f p99=%.3f errors=%d\n",
-    summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.connect + summary.errors.read + summary.errors.write +
-    summary.errors.status + summary.errors.timeout))
-end
-LUA
 measure() {   # measure URL -> "rps p50 p99 errors"
-  wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$WORK/report.lua" "$1" 2>&1 |
+  wrk -t1 -c"$CONNS" -d"${DUR}s" --latency -s "$ROOT/bench/wrk_report.lua" "$1" 2>&1 |
     awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); printf "%s ", kv[2] } print "" }'
 }
 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$MN_PORT/bench/status" >/dev/null 2>&1   # warm up

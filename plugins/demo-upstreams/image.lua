@@ -178,19 +178,7 @@ M.png = png
 -- Drawing
 ---------------------------------------------------------------------------
 
--- splitmix64: the sequence of a seed
-local function rng(seed)
-  local x = seed
-  return function(n)
-    x = x + 0x9E3779B97F4A7C15
-    local z = x
-    z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
-    z = (z ~ (z >> 27)) * 0x94D049BB133111EB
-    z = z ~ (z >> 31)
-    if n then return (z >> 1) % n end
-    return z
-  end
-end
+local rng = require("plugins.demo-upstreams.library").rng   -- splitmix64
 
 local function hsv(hh, s, v)
   local i = math.floor(hh * 6) % 6

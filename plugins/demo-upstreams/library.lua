@@ -40,7 +40,8 @@ local VERBS = { "Building", "Fixing", "Exploring", "Cooking", "Restoring", "Test
 local ROMAN = { "II", "III", "IV" }
 local VIDEO_EXTS = { mp4 = true, mkv = true, webm = true, mov = true, avi = true, m4v = true }
 
--- splitmix64 from a seed
+-- splitmix64 from a seed: r(n) -> 0..n-1, r() -> the raw 64-bit value
+-- (image.lua draws posters with it too)
 local function rng(seed)
   local x = seed
   return function(n)
@@ -49,7 +50,8 @@ local function rng(seed)
     z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
     z = (z ~ (z >> 27)) * 0x94D049BB133111EB
     z = z ~ (z >> 31)
-    return (z >> 1) % n
+    if n then return (z >> 1) % n end
+    return z
   end
 end
 M.rng = rng
