@@ -483,6 +483,14 @@ static void fill_params(lua_State *L, db_op *o, int pt, int n) {
     }
 }
 
+/* nil, message, "UNAVAILABLE": what nest.db turns into its error table (503). */
+static int push_unavailable(lua_State *L, const char *msg) {
+    lua_pushnil(L);
+    lua_pushstring(L, msg);
+    lua_pushliteral(L, "UNAVAILABLE");
+    return 3;
+}
+
 static int l_query(lua_State *L) {
     conn_box *box = NULL;
     if (!lua_isnil(L, 1)) box = luaL_checkudata(L, 1, CONN_MT);
@@ -497,16 +505,10 @@ static int l_query(lua_State *L) {
     if (!lua_isnoneornil(L, 5)) luaL_checktype(L, 5, LUA_TTABLE);
     pg_pool *p = pool_of(L);
     if (!p) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "database not configured (database.url)");
-        lua_pushliteral(L, "UNAVAILABLE");
-        return 3;
+        return push_unavailable(L, "database not configured (database.url)");
     }
     if (box && !box->c) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "transaction connection already released");
-        lua_pushliteral(L, "UNAVAILABLE");
-        return 3;
+        return push_unavailable(L, "transaction connection already released");
     }
     db_op *o = calloc(1, sizeof *o);
     if (!o) return luaL_error(L, "out of memory");
@@ -534,10 +536,7 @@ static int l_acquire(lua_State *L) {
     double qt = luaL_optnumber(L, 1, -1);
     pg_pool *p = pool_of(L);
     if (!p) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "database not configured (database.url)");
-        lua_pushliteral(L, "UNAVAILABLE");
-        return 3;
+        return push_unavailable(L, "database not configured (database.url)");
     }
     db_op *o = calloc(1, sizeof *o);
     if (!o) return luaL_error(L, "out of memory");
