@@ -79,7 +79,8 @@ local function defaults()
     reload = { drain_timeout = 30, debounce = 0.25 },
     plugins = {
       paths = {},                       -- operator plugin dirs, searched first
-      enabled = { "health", "ready", "metrics", "ratelimit", "ws", "auth", "admin", "runtime", "rum" },
+      enabled = { "health", "ready", "metrics", "ratelimit", "ws", "auth", "admin", "runtime", "rum",
+                  "notifications", "status", "library", "requests", "youtube" },
       settings = {},                    -- per-plugin config, by plugin name
     },
     dev = { watch = false },

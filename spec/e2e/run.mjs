@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// spec/e2e/run.mjs — runs the browser scenarios (scenarios.mjs) in order
+// spec/e2e/run.mjs — runs the browser scenarios (scenarios.mjs, features/*.mjs) in order
 // against the server scripts/lib/e2e.sh started, one fresh browser context per
 // scenario, and reports TAP. Each scenario fails on its own assertions and on
 // any console error, page error, failed request or 4xx/5xx it did not declare.
@@ -10,12 +10,19 @@
 // responses (the UI's scripts, styles, service worker) on their way into the
 // browser: a way to check that a scenario fails when the behaviour it covers
 // breaks, without touching the build.
-import { writeFileSync, appendFileSync } from 'node:fs';
+import { writeFileSync, appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch, env } from './lib/browser.mjs';
 import { Monitor } from './lib/monitor.mjs';
 import { Tap } from './lib/tap.mjs';
-import { scenarios } from './scenarios.mjs';
+import { scenarios as shellScenarios } from './scenarios.mjs';
+
+// The shell's scenarios first (the first claims the install), then each
+// feature's file in features/ (features/<name>.mjs exports `scenarios`), by name.
+const scenarios = [...shellScenarios];
+for (const f of readdirSync(new URL('./features/', import.meta.url)).filter((n) => n.endsWith('.mjs')).sort()) {
+  scenarios.push(...(await import(`./features/${f}`)).scenarios);
+}
 
 const E = env();
 const tap = new Tap();

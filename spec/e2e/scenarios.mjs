@@ -14,36 +14,7 @@ import {
 } from './lib/ui.mjs';
 import { measure, ownerState, summarize, TARGETS, r } from './lib/perf.mjs';
 
-// A signed-out app asks who it is talking to; the answer is 401.
-const SIGNED_OUT_PROBE = { kind: 'http', status: 401, url: /\/api\/v1\/auth\/session(\?|$)/, why: 'signed-out session probe' };
-
-const path = (page) => new URL(page.url()).pathname;
-
-async function onDashboard(page) {
-  await pageHeading(page, '^\\s*dashboard\\s*$').waitFor({ state: 'visible' });
-  assert.ok(['/', '/dashboard'].includes(path(page)), `expected the dashboard, the address is ${page.url()}`);
-}
-
-async function visibleCount(locator) {
-  let n = 0;
-  for (const el of await locator.all()) if (await el.isVisible()) n++;
-  return n;
-}
-
-async function noHorizontalScroll(page) {
-  const m = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, w: window.innerWidth }));
-  assert.ok(m.sw <= m.w, `the page scrolls sideways: content ${m.sw}px wide in a ${m.w}px viewport`);
-}
-
-// Sign in as `user` from the app's front door, landing on the dashboard.
-async function signedIn(t, user, opts = {}) {
-  t.monitor.allow(SIGNED_OUT_PROBE);
-  const page = await t.newPage(opts);
-  await page.goto('/');
-  await signIn(page, user);
-  await onDashboard(page);
-  return page;
-}
+import { SIGNED_OUT_PROBE, path, onDashboard, visibleCount, noHorizontalScroll, signedIn } from './lib/flows.mjs';
 
 export const scenarios = [
   {

@@ -8,7 +8,8 @@ import { route, navigate, safeNext } from './lib/router.js';
 import { session, load, recheck } from './lib/session.js';
 import { describe } from './lib/api.js';
 import { findRoute } from './routes.js';
-import { Shell, ComingSoon, Forbidden, NotFound } from './shell.js';
+import { Shell, Forbidden, NotFound } from './shell.js';
+import { LazyPage } from './pages/index.js';
 import { SignInPage } from './pages/signin.js';
 import { SetupPage } from './pages/setup.js';
 import { Logo } from './icons.js';
@@ -54,6 +55,6 @@ export function App() {
   let page;
   if (!current) page = html`<${NotFound} />`;
   else if (current.admin && s.user.role !== 'admin') page = html`<${Forbidden} />`;
-  else page = html`<${ComingSoon} route=${current} key=${current.key} />`;
+  else page = html`<${LazyPage} route=${current} user=${s.user} query=${url.searchParams} key=${current.key} />`;
   return html`<${Shell} user=${s.user} current=${current}>${page}</${Shell}>`;
 }
