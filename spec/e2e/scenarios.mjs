@@ -129,6 +129,9 @@ export const scenarios = [
       assert.equal(path(page), where, 'after a reload and signing in again the user is not back on the same page');
 
       // 3. The session dies, then the user moves to another page in the app.
+      // The socket must be up first: a socket still connecting when the
+      // session dies is refused, and the app would notice before the move.
+      await page.getByTestId('connection').and(page.locator('[data-state="online"]')).waitFor({ state: 'attached' });
       await revokeBehindTheBrowsersBack(ctx, t.base);
       await navLink(page, 'YouTube').first().click();
       await page.getByTestId('session-expired').waitFor({ state: 'visible' })
