@@ -144,6 +144,40 @@ describe("medianest routes", function()
     assert.equal(0, #small.rate_limits)       -- no ratelimit plugin, no limits
   end)
 
+  it("agrees with a running server: each route matches at its path and alias, guarded as listed", function()
+    local list = listing("--demo")
+    local names = {}
+    for _, p in ipairs(list.plugins) do names[#names + 1] = p.name end
+    local app = h.start({ demo = true, plugins = names })
+    local ok, err = pcall(function()
+      local sent = {}
+      local function try(r, path)
+        local id = "routes-spec-" .. (#sent + 1)
+        local res = assert(app:client():request(r.method, path, { headers = { ["X-Request-Id"] = id } }))
+        sent[#sent + 1] = { id = id, route = r, path = path }
+        if r.auth ~= "public" then
+          assert.equal(401, res.status, r.method .. " " .. path .. " anonymously")
+        end
+      end
+      for _, r in ipairs(list.routes) do
+        local path = r.path:gsub("{[%w_]+%*}", "x/y"):gsub("{[%w_]+}", "1")
+        try(r, path)
+        if r.alias ~= json.null then try(r, (r.alias:gsub("{[%w_]+%*}", "x/y"):gsub("{[%w_]+}", "1"))) end
+      end
+      -- the access log names the route pattern each request matched
+      local matched = {}
+      h.wait_until(function()
+        for _, l in ipairs(app:log_lines()) do if l.requestId then matched[l.requestId] = l.route end end
+        return matched[sent[#sent].id]
+      end, 5, 0.05, "the access log lines")
+      for _, s in ipairs(sent) do
+        assert.equal(s.route.path, matched[s.id], s.route.method .. " " .. s.path)
+      end
+    end)
+    app:stop()
+    assert(ok, err)
+  end)
+
   it("exits 1 naming a broken config or plugin, 2 on a usage error; --help is 0", function()
     local path = write_config("return { plugins = { enabled = { 'health', 'no-such-plugin' } } }")
     local code, _, err = medianest("routes", "-c", path)
