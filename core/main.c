@@ -30,6 +30,7 @@ static const char *usage =
     "  run SCRIPT [ARGS...]       run a Lua script with the whole runtime\n"
     "  busted [BUSTED ARGS...]    run the specs inside the runtime\n"
     "  reload [-c FILE]           hot-reload the running server (SIGHUP) and report\n"
+    "  routes [-c FILE] [--json]  every route: auth, limits, plugin, handler file:line\n"
     "\n"
     "options: --help, --version. Environment: MEDIANEST_LISTEN, MEDIANEST_DATA_DIR,\n"
     "DATABASE_URL, REDIS_URL, MEDIANEST_SECRET_KEY, MEDIANEST_CONFIG (see config.lua.example).\n";
