@@ -403,7 +403,8 @@ function M:list(key, o)
   if not order then
     local vals, idx = {}, {}
     for p = 1, count do
-      local c = self:core(rk_at(p))
+      local rk = rk_at(p)
+      local c = self:core(rk) or self:get(rk)      -- seasons have no core: their full metadata
       local v = c and c[field] or 0
       vals[p] = field == "title" and title_sort(v):lower() or v
       idx[p] = p
