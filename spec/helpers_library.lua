@@ -102,7 +102,8 @@ function hl.body(res) return json.decode(res.body) end
 -- The pixel size of a PNG: width, height.
 function hl.png_size(body)
   if body:sub(1, 8) ~= "\137PNG\r\n\26\n" then return nil end
-  return string.unpack(">I4I4", body, 17)
+  local w, hgt = string.unpack(">I4I4", body, 17)
+  return w, hgt
 end
 
 return hl

@@ -24,6 +24,9 @@ local plugin = {
     search_ttl = { type = "number", default = 300, min = 0.1 },
     recent_ttl = { type = "number", default = 300, min = 0.1 },
     identity_ttl = { type = "number", default = 3600, min = 0.1 },
+    -- a Plex call's total time (s), and how long the breaker stays open (s)
+    timeout = { type = "number", default = 8, min = 0.1, max = 60 },
+    breaker_reset = { type = "number", default = 30, min = 0.1 },
   } },
 }
 
@@ -74,6 +77,7 @@ end
 
 function plugin.routes(r, conf)
   catalog.configure(conf)
+  plex.configure(conf)
   r:get("/plex/libraries", {}, function(req, res)
     return answer(res, catalog.libraries(req.user.id))
   end)

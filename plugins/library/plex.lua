@@ -24,6 +24,7 @@ local M = {}
 
 local TOKEN_TTL = 60
 local TIMEOUT = { connect = 2, total = 8 }
+local RESET = 30
 local MAX_BODY = 16 * 1024 * 1024
 
 local function token_key(user_id) return "library:token:u" .. tostring(user_id) end
@@ -50,9 +51,17 @@ function M.unavailable(message)
   return nil, { code = "PLEX_UNAVAILABLE", message = message or "Plex is not answering right now" }
 end
 
+-- The plugin's settings: timeout (s, a call's total), breaker_reset (s an
+-- open circuit waits before one trial call).
 local the_breaker
+function M.configure(conf)
+  TIMEOUT = { connect = math.min(2, conf.timeout), total = conf.timeout }
+  RESET = conf.breaker_reset
+  the_breaker = nil
+end
+
 local function plex_breaker()
-  the_breaker = the_breaker or breaker.new("plex", { timeout = TIMEOUT.total })
+  the_breaker = the_breaker or breaker.new("plex", { timeout = TIMEOUT.total, reset_timeout = RESET })
   return the_breaker
 end
 
