@@ -22,9 +22,24 @@ hl.TOKENS = { "demo-token-owner", "demo-server-token-friend", "demo-token-friend
 local Env = {}
 Env.__index = Env
 
+-- Forget the per-user rate-limit counters these specs ran up in the shared
+-- Redis: the next spec's users have the same ids and the default limits.
+local function forget_rate_counters()
+  local redis = require "nest.redis"
+  if not redis.configured() then return end
+  local cursor = "0"
+  repeat
+    local res = redis.call("SCAN", cursor, "MATCH", "rl:*:u:*", "COUNT", 500)
+    if not res then return end
+    cursor = res[1]
+    if #res[2] > 0 then redis.call("DEL", table.unpack(res[2])) end
+  until cursor == "0"
+end
+
 function Env:stop()
   if self.app then self.app:stop() end
   if self.up and self.own_up then self.up:stop() end
+  forget_rate_counters()
 end
 
 -- Start MediaNest with the library plugin (again: `restart`) against env.up.
