@@ -157,26 +157,34 @@ local function transcode(token, path, what, w)
   return ctype, res.body
 end
 
--- The image: -> ctype, body, level ("memory" | "disk" | "plex") | nil, err
--- limits = {bytes, files}
-function M.get(token, path, what, w, limits)
-  local id = M.id(path, w)
+-- An image through the caches: memory, then disk, then load() -> ctype, body.
+-- -> ctype, body, level ("memory" | "disk" | "upstream") | nil, err
+-- limits = {bytes, files} of the disk cache.
+function M.cached(id, load, limits)
   local packed = l1.get(mem_key(id))
   local level = "memory"
   if not packed then
     packed, level = read_disk(id), "disk"
     if not packed then
-      local ctype, body = transcode(token, path, what, w)
+      local ctype, body = load()
       if not ctype then return nil, body end
-      packed, level = pack(ctype, body), "plex"
+      packed, level = pack(ctype, body), "upstream"
       write_disk(id, packed, limits)
     end
     if #packed <= MEM_MAX then l1.set(mem_key(id), packed, MEM_TTL) end
   end
-  if level ~= "plex" then l1.set(used_key(id), math.floor(require("nest.core.app").now()), 86400 * 30) end
+  if level ~= "upstream" then l1.set(used_key(id), math.floor(require("nest.core.app").now()), 86400 * 30) end
   local ctype, body = unpack_image(packed)
-  if not ctype then return nil, { code = "PLEX_IMAGE", message = "corrupt cache entry" } end
+  if not ctype then return nil, { code = "IMAGE", message = "corrupt cache entry" } end
   return ctype, body, level
 end
+
+-- A Plex image (path already checked against shape.IMAGE_PATH) at width w.
+function M.plex(token, path, what, w, limits)
+  return M.cached(M.id(path, w), function() return transcode(token, path, what, w) end, limits)
+end
+
+-- Is ctype an image type we pass on?
+function M.image_type(ctype) return TYPES[ctype or ""] == true end
 
 return M

@@ -12,6 +12,7 @@ local catalog = require "plugins.library.catalog"
 local images = require "plugins.library.images"
 local shape = require "plugins.library.shape"
 local plex = require "plugins.library.plex"
+local avatars = require "plugins.library.avatars"
 
 local plugin = {
   name = "library", version = "1.0.0", priority = 300,
@@ -39,6 +40,8 @@ plugin.invalidations = {
 }
 
 local MAX_PAGE = 200
+-- versioned Plex paths never change; "private": the answer depends on who asks
+local IMMUTABLE = "private, max-age=31536000, immutable"
 
 local function answer(res, v, err)
   if v then return res:json(v) end
@@ -73,6 +76,18 @@ local function one_of(req, name, set, default)
       { field = name, allowed = names })
   end
   return v
+end
+
+local function placeholder(res)
+  res:header("cache-control", "no-store")
+  return res:send(images.PLACEHOLDER, 200, "image/svg+xml")
+end
+
+local function image(req, res, ctype, body, etag, cache_control)
+  res:header("etag", etag)
+  res:header("cache-control", cache_control)
+  if req:header("if-none-match") == etag then return res:send("", 304) end
+  return res:send(body, 200, ctype)
 end
 
 function plugin.routes(r, conf)
@@ -138,26 +153,31 @@ function plugin.routes(r, conf)
     if err and err.code == "PLEX_REAUTH_REQUIRED" then return answer(res, nil, err) end
     if ok == false then return answer(res) end
     local etag = images.etag(images.id(path, w))
-    if ok and req:header("if-none-match") == etag then
+    if ok and req:header("if-none-match") == etag then       -- answered without reading the image
       res:header("etag", etag)
-      res:header("cache-control", "private, max-age=31536000, immutable")
+      res:header("cache-control", IMMUTABLE)
       return res:send("", 304)
     end
     local ctype, body
     if ok then
       local token = plex.token(req.user.id)
       if token then
-        ctype, body = images.get(token, path, what, w,
+        ctype, body = images.plex(token, path, what, w,
           { bytes = conf.image_cache_bytes, files = conf.image_cache_files })
       end
     end
-    if not ctype then
-      res:header("cache-control", "no-store")
-      return res:send(images.PLACEHOLDER, 200, "image/svg+xml")
-    end
-    res:header("etag", etag)
-    res:header("cache-control", "private, max-age=31536000, immutable")
-    return res:send(body, 200, ctype)
+    if not ctype then return placeholder(res) end
+    return image(req, res, ctype, body, etag, IMMUTABLE)
+  end)
+
+  -- a user's plex.tv avatar (any signed-in user may see anyone's: they are
+  -- shown next to requests and in admin lists)
+  r:get("/images/avatar/{id}", {}, function(req, res)
+    local ctype, body, etag = avatars.get(req:param_int("id"),
+      { bytes = conf.image_cache_bytes, files = conf.image_cache_files })
+    if ctype then return image(req, res, ctype, body, etag, "private, max-age=86400") end
+    if body == nil then return res:error(404, "NOT_FOUND", "This user has no avatar") end
+    return placeholder(res)
   end)
 end
 

@@ -6,6 +6,8 @@
 local h = require "spec.helpers"
 local hl = require "spec.helpers_library"
 local fetch = require "nest.fetch"
+local db = require "nest.db"
+local avatars = require "plugins.library.avatars"
 
 local function image_url(path, w)
   return "/api/v1/images/plex?path=" .. fetch.encode_uri_component(path) .. (w and "&w=" .. w or "")
@@ -132,5 +134,44 @@ describe("library image proxy", function()
       end
     end
     assert.is_true(scanned > 20)
+  end)
+  describe("avatars", function()
+    it("serves a user's plex.tv avatar from our origin, with an ETag and 304", function()
+      local r = owner:get("/api/v1/images/avatar/" .. ("%d"):format(friend.user.id))
+      assert.are.equal(200, r.status)
+      assert.are.equal("image/png", r.headers["content-type"])
+      assert.are.equal("private, max-age=86400", r.headers["cache-control"])
+      assert.truthy(hl.png_size(r.body))
+      local again = owner:get("/api/v1/images/avatar/" .. ("%d"):format(friend.user.id),
+        { headers = { ["If-None-Match"] = r.headers.etag } })
+      assert.are.equal(304, again.status)
+      assert.are.equal(401, env.app:client():get("/api/v1/images/avatar/" .. ("%d"):format(friend.user.id)).status)
+      assert.are.equal(404, owner:get("/api/v1/images/avatar/999999").status)
+    end)
+
+    -- (the configured plex.tv origin, here the demo's, is proved by the first avatar spec)
+    it("fetches avatars only from https plex.tv and its subdomains and Gravatar", function()
+      for url, ok in pairs({
+        ["https://plex.tv/users/abc/avatar?c=1"] = true, ["https://assets.plex.tv/a.png"] = true,
+        ["https://secure.gravatar.com/avatar/x"] = true,
+        ["http://plex.tv/users/abc/avatar"] = false, ["https://plex.tv.evil.example/a.png"] = false,
+        ["https://evilplex.tv/a.png"] = false, ["https://user@plex.tv/a.png"] = false,
+        ["http://169.254.169.254/latest/meta-data"] = false, ["file:///etc/passwd"] = false,
+        [env.up:url("/demo/plextv/users/u/avatar")] = false,     -- not this process' plex.tv
+      }) do
+        assert.are.equal(ok, avatars.allowed(url), url)
+      end
+    end)
+
+    it("gives the placeholder for an avatar on a host that is not allowed, and fetches nothing", function()
+      local name = "lib-avatar-" .. os.time()
+      local id = db.query("INSERT INTO users (username, thumb) VALUES ($1, $2) RETURNING id", name,
+        "http://127.0.0.1:9/evil.png")[1].id
+      local r = owner:get("/api/v1/images/avatar/" .. ("%d"):format(id))
+      db.query("DELETE FROM users WHERE id = $1", id)
+      assert.are.equal(200, r.status)
+      assert.are.equal("image/svg+xml", r.headers["content-type"])
+      assert.are.equal("no-store", r.headers["cache-control"])
+    end)
   end)
 end)

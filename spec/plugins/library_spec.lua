@@ -8,6 +8,8 @@
 local h = require "spec.helpers"
 local hl = require "spec.helpers_library"
 local db = require "nest.db"
+local invalidate = require "nest.invalidate"
+local redis = require "nest.redis"
 
 local HOME = "4"      -- the demo's section not shared with the friend
 
@@ -240,6 +242,23 @@ describe("library API", function()
       assert.are.equal(0, hl.plex_calls(env, function() assert.are.equal(200, friend:get(path).status) end))
       -- another user's first search is theirs: it calls Plex
       assert.is_true(hl.plex_calls(env, function() assert.are.equal(200, owner:get(path).status) end) >= 1)
+    end)
+
+    -- what a finished YouTube download emits (the youtube plugin, on another
+    -- instance here: this spec process), through Redis pub/sub
+    it("drops a section's pages on every instance when MediaNest changes that library", function()
+      if not redis.configured() then pending("needs Redis: invalidation crosses instances over pub/sub") return end
+      invalidate.register("library", require("plugins.library").invalidations)
+      local path = "/api/v1/plex/libraries/3/items?size=5"
+      local other = "/api/v1/plex/libraries/2/items?size=5"
+      assert.are.equal(200, friend:get(path).status)
+      assert.are.equal(200, friend:get(other).status)
+      assert.are.equal(0, hl.plex_calls(env, function() friend:get(path) friend:get(other) end))
+      invalidate.emit("plex_section_changed", { sectionKey = "3" })
+      h.wait_until(function()
+        return hl.plex_calls(env, function() friend:get(path) end) > 0
+      end, 5, 0.05, "section 3's page to be asked of Plex again")
+      assert.are.equal(0, hl.plex_calls(env, function() friend:get(other) end))   -- another section stays cached
     end)
   end)
 end)
