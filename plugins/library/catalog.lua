@@ -16,8 +16,9 @@
 -- Every value carries fetchedAt; past its TTL a value is kept STALE_TTL more
 -- and served (stale = true) while Plex is down.
 --
--- Every function -> answer table | nil (not found / not visible) | nil, err
--- (err.code PLEX_REAUTH_REQUIRED or PLEX_UNAVAILABLE).
+-- Every function -> answer {body, stale} (M.body: the JSON to send) | nil
+-- (not found / not visible) | nil, err (err.code PLEX_REAUTH_REQUIRED or
+-- PLEX_UNAVAILABLE).
 local cache = require "nest.cache"
 local l1 = require "nest.core.cache"
 local json = require "nest.json"
@@ -90,16 +91,33 @@ local function get(uid, path, query)
   return nil           -- 400, 404, or a section not shared with uid
 end
 
--- cache.fetch, marking a stale answer. -> value, err
+-- cache.fetch of a loader's table, kept as its JSON text: a cache hit is sent
+-- as is, with no decode and re-encode (the hot path of a grid).
+-- -> answer {body = JSON text of an object, stale = bool} | nil | nil, err
 local function cached(key, ttl, loader)
-  local v, err, level = cache.fetch(key, { ttl = ttl, stale_ttl = STALE_TTL }, loader)
+  local v, err, level = cache.fetch(key, { ttl = ttl, stale_ttl = STALE_TTL }, function()
+    local t, lerr = loader()
+    if t == nil then return nil, lerr end
+    return json.encode(t)
+  end)
   if type(err) == "table" and err.code == "PLEX_REAUTH_REQUIRED" then return nil, err end
   if v == nil then
     if err and type(err) ~= "table" then err = { code = "PLEX_UNAVAILABLE", message = tostring(err) } end
     return nil, err
   end
-  v.stale = level == "stale"
-  return v
+  return { body = v, stale = level == "stale" }
+end
+
+-- The answer's text with "stale" added (every answer is a JSON object).
+function M.body(answer)
+  return answer.body:sub(1, -2) .. (answer.stale and ',"stale":true}' or ',"stale":false}')
+end
+
+-- The answer as a table (for the few callers that look inside).
+function M.decode(answer)
+  local t = json.decode(answer.body)
+  t.stale = answer.stale
+  return t
 end
 
 local function paging_query(start, size)
@@ -143,8 +161,9 @@ end
 
 -- The section uid sees with this key, or nil.
 function M.section(uid, key)
-  local libs, err = M.libraries(uid)
-  if not libs then return nil, err end
+  local answer, err = M.libraries(uid)
+  if not answer then return nil, err end
+  local libs = M.decode(answer)
   for _, s in ipairs(libs.libraries) do
     if s.key == key then return s, libs end
   end

@@ -44,7 +44,7 @@ local MAX_PAGE = 200
 local IMMUTABLE = "private, max-age=31536000, immutable"
 
 local function answer(res, v, err)
-  if v then return res:json(v) end
+  if v then return res:send(catalog.body(v), 200, "application/json") end
   if err and err.code == "PLEX_REAUTH_REQUIRED" then
     return res:error(401, "PLEX_REAUTH_REQUIRED", err.message)
   end

@@ -221,4 +221,27 @@ export const scenarios = [
       assert.equal(long, 0, `${long} tasks over 50 ms of CPU (longest ${longestCpu.toFixed(1)} ms)`);
     },
   },
+  {
+    name: 'library: with Plex down and nothing saved, the page says Plex is not answering',
+    async run(t) {
+      const page = await signedIn(t, 'friend');
+      t.monitor.allow({ kind: 'http', status: 503, url: /\/api\/v1\/plex\/search/, why: 'Plex down (injected)' });
+      // the demo Plex's control endpoint, called as a script would (no session cookie)
+      const control = async (body) => {
+        const r = await fetch(`${t.base}/demo/plex/_control`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(body) });
+        assert.equal(r.status, 200, `demo Plex _control: ${r.status}`);
+      };
+      await control({ failure_rate: 1, failure_status: 503 });
+      try {
+        await page.goto(`/library?q=nothing-saved-${Date.now()}`);
+        const alert = page.getByTestId('library-unavailable');
+        await alert.waitFor({ state: 'visible' });
+        assert.equal(await alert.getAttribute('role'), 'alert');
+        assert.match(await alert.innerText(), /plex is not answering/i);
+      } finally {
+        await control({ reset: true });
+      }
+    },
+  },
 ];
