@@ -55,9 +55,21 @@ local function answer(res, v, err)
   return res:error(404, "NOT_FOUND", "No such item in the libraries you can see")
 end
 
+-- Paging: ?start=&size=, or, as Plex takes it, X-Plex-Container-Start/-Size
+-- headers (the query wins when both are there).
 local function paging(req, default)
-  return req:query_int("start", { default = 0, min = 0, max = 1000000 }),
-         req:query_int("size", { default = default or 60, min = 1, max = MAX_PAGE })
+  local function from_header(qname, hname, o)
+    local h = req:header(hname)
+    if req:query_params()[qname] ~= nil or h == nil then return req:query_int(qname, o) end
+    local n = h:match("^%d+$") and math.tointeger(tonumber(h))
+    if not n or n < o.min or n > o.max then
+      errors.raise(400, "VALIDATION_ERROR", ("%s must be an integer from %d to %d"):format(hname, o.min, o.max),
+        { field = hname })
+    end
+    return n
+  end
+  return from_header("start", "x-plex-container-start", { default = 0, min = 0, max = 1000000 }),
+         from_header("size", "x-plex-container-size", { default = default or 60, min = 1, max = MAX_PAGE })
 end
 
 local function rating_key(req, name)

@@ -74,6 +74,20 @@ describe("library API", function()
     assert.are.equal(400, owner:get("/api/v1/plex/libraries/1/items?start=-1").status)
   end)
 
+  it("pages by X-Plex-Container-Start/-Size headers too, as Plex does", function()
+    local r = owner:get("/api/v1/plex/libraries/1/items", { headers = {
+      ["X-Plex-Container-Start"] = "59", ["X-Plex-Container-Size"] = "2" } })
+    assert.are.equal(200, r.status)
+    local by_header = hl.body(r)
+    local by_query = get(owner, "/plex/libraries/1/items?start=59&size=2").data
+    assert.are.same({ 59, 2 }, { by_header.start, by_header.size })
+    assert.are.same(by_query.items, by_header.items)
+    assert.are.equal(400, owner:get("/api/v1/plex/libraries/1/items",
+      { headers = { ["X-Plex-Container-Size"] = "500" } }).status)
+    assert.are.equal(400, owner:get("/api/v1/plex/libraries/1/items",
+      { headers = { ["X-Plex-Container-Start"] = "-3" } }).status)
+  end)
+
   it("gives a grid what it needs and nothing that holds a token", function()
     local it1 = get(owner, "/plex/libraries/1/items?size=1").data.items[1]
     assert.truthy(it1.ratingKey:match("^%d+$"))
