@@ -170,6 +170,32 @@ function M.section(uid, key)
   return nil
 end
 
+-- Pages. The cache must not grow with every start/size a client can invent,
+-- so only aligned pages of the usual sizes are cached as asked (a grid's
+-- pages: the hot path, sent as stored); any other start/size is cut from the
+-- aligned 200-item pages that cover it. At most total/60 + total/120 +
+-- total/200 entries per listing and user.
+local PAGE_SIZES = { [60] = true, [120] = true, [200] = true }
+local BLOCK = 200
+
+local function paged(exact, start, size)
+  if start % size == 0 and PAGE_SIZES[size] then return exact(start, size) end
+  local items, out, stale = json.array(), nil, false
+  for b = start // BLOCK, (start + size - 1) // BLOCK do
+    local a, err = exact(b * BLOCK, BLOCK)
+    if not a then return nil, err end
+    local t = M.decode(a)
+    stale, out = stale or a.stale, out or t
+    for i, it in ipairs(t.items) do
+      local pos = b * BLOCK + i - 1
+      if pos >= start and pos < start + size then items[#items + 1] = it end
+    end
+    if #t.items < BLOCK then break end
+  end
+  out.items, out.start, out.size, out.stale = items, start, #items, nil
+  return { body = json.encode(out), stale = stale }
+end
+
 local SORTS = { title = "titleSort", added = "addedAt", year = "year", rating = "rating" }
 local TYPES = { movie = 1, show = 2, season = 3, episode = 4 }
 M.SORTS, M.TYPES = SORTS, TYPES
@@ -177,17 +203,19 @@ M.SORTS, M.TYPES = SORTS, TYPES
 -- o = {sort, dir, type, start, size}
 function M.items(uid, key, o)
   local sort = SORTS[o.sort] .. (o.dir == "desc" and ":desc" or "")
-  local ck = ("plex:section:%s:u%s:items:%s:%s:%d:%d"):format(key, uid, sort, o.type or "", o.start, o.size)
-  return cached(ck, M.TTL.listing, function()
-    local q = merge({ sort = sort, type = o.type and tostring(TYPES[o.type]) or nil }, paging_query(o.start, o.size))
-    local mc, err = get(uid, "/library/sections/" .. key .. "/all", q)
-    if not mc then return nil, err end
-    local seen = {}
-    local items = shape.items(mc.Metadata, seen)
-    remember(uid, seen)
-    return { items = items, start = o.start, size = #items,
-             total = math.tointeger(tonumber(mc.totalSize)) or #items, fetchedAt = now_iso() }
-  end)
+  return paged(function(start, size)
+    local ck = ("plex:section:%s:u%s:items:%s:%s:%d:%d"):format(key, uid, sort, o.type or "", start, size)
+    return cached(ck, M.TTL.listing, function()
+      local q = merge({ sort = sort, type = o.type and tostring(TYPES[o.type]) or nil }, paging_query(start, size))
+      local mc, err = get(uid, "/library/sections/" .. key .. "/all", q)
+      if not mc then return nil, err end
+      local seen = {}
+      local items = shape.items(mc.Metadata, seen)
+      remember(uid, seen)
+      return { items = items, start = start, size = #items,
+               total = math.tointeger(tonumber(mc.totalSize)) or #items, fetchedAt = now_iso() }
+    end)
+  end, o.start, o.size)
 end
 
 function M.collections(uid, key)
@@ -202,20 +230,22 @@ function M.collections(uid, key)
 end
 
 function M.collection(uid, ck, start, size)
-  return cached(("plex:collections:item:%s:u%s:%d:%d"):format(ck, uid, start, size), M.TTL.listing, function()
-    local meta, err = get(uid, "/library/metadata/" .. ck)
-    if not meta then return nil, err end
-    local m = type(meta.Metadata) == "table" and meta.Metadata[1]
-    if type(m) ~= "table" or m.type ~= "collection" then return nil end
-    local mc, cerr = get(uid, "/library/collections/" .. ck .. "/children", paging_query(start, size))
-    if not mc then return nil, cerr end
-    local seen = {}
-    local col = shape.item(m, seen)
-    local items = shape.items(mc.Metadata, seen)
-    remember(uid, seen)
-    return { collection = col, items = items, start = start, size = #items,
-             total = math.tointeger(tonumber(mc.totalSize)) or #items, fetchedAt = now_iso() }
-  end)
+  return paged(function(pstart, psize)
+    return cached(("plex:collections:item:%s:u%s:%d:%d"):format(ck, uid, pstart, psize), M.TTL.listing, function()
+      local meta, err = get(uid, "/library/metadata/" .. ck)
+      if not meta then return nil, err end
+      local m = type(meta.Metadata) == "table" and meta.Metadata[1]
+      if type(m) ~= "table" or m.type ~= "collection" then return nil end
+      local mc, cerr = get(uid, "/library/collections/" .. ck .. "/children", paging_query(pstart, psize))
+      if not mc then return nil, cerr end
+      local seen = {}
+      local col = shape.item(m, seen)
+      local items = shape.items(mc.Metadata, seen)
+      remember(uid, seen)
+      return { collection = col, items = items, start = pstart, size = #items,
+               total = math.tointeger(tonumber(mc.totalSize)) or #items, fetchedAt = now_iso() }
+    end)
+  end, start, size)
 end
 
 local function children(uid, rk, start, size)
@@ -245,15 +275,17 @@ function M.item(uid, rk)
 end
 
 function M.children(uid, rk, start, size)
-  return cached(("plex:item:%s:u%s:children:%d:%d"):format(rk, uid, start, size), M.TTL.listing, function()
-    local mc, err = children(uid, rk, start, size)
-    if not mc then return nil, err end
-    local seen = {}
-    local items = shape.items(mc.Metadata, seen)
-    remember(uid, seen)
-    return { items = items, start = start, size = #items,
-             total = math.tointeger(tonumber(mc.totalSize)) or #items, fetchedAt = now_iso() }
-  end)
+  return paged(function(pstart, psize)
+    return cached(("plex:item:%s:u%s:children:%d:%d"):format(rk, uid, pstart, psize), M.TTL.listing, function()
+      local mc, err = children(uid, rk, pstart, psize)
+      if not mc then return nil, err end
+      local seen = {}
+      local items = shape.items(mc.Metadata, seen)
+      remember(uid, seen)
+      return { items = items, start = pstart, size = #items,
+               total = math.tointeger(tonumber(mc.totalSize)) or #items, fetchedAt = now_iso() }
+    end)
+  end, start, size)
 end
 
 local GROUP_ORDER = { "movie", "show", "season", "episode", "collection" }

@@ -250,6 +250,23 @@ describe("library API", function()
       assert.are.equal(0, again)
     end)
 
+    it("caches only aligned pages: any other start and size is cut from the 200-item pages", function()
+      if not redis.configured() then pending("looks at the keys in Redis") return end
+      local function stored(k) return redis.call("EXISTS", require("nest.cache").PREFIX .. k) == 1 end
+      local uid = ("%d"):format(friend.user.id)
+      local odd = get(friend, "/plex/libraries/1/items?sort=rating&start=190&size=17").data
+      assert.are.same({ 190, 17, 5000 }, { odd.start, odd.size, odd.total })
+      local whole = get(friend, "/plex/libraries/1/items?sort=rating&start=200&size=200").data
+      assert.are.equal(whole.items[7].ratingKey, odd.items[17].ratingKey)
+      local prefix = "plex:section:1:u" .. uid .. ":items:rating:desc::"
+      assert.is_false(stored(prefix .. "190:17"))
+      assert.is_true(stored(prefix .. "0:200"))
+      assert.is_true(stored(prefix .. "200:200"))
+      assert.are.equal(0, hl.plex_calls(env, function()
+        get(friend, "/plex/libraries/1/items?sort=rating&start=3&size=150")
+      end))
+    end)
+
     it("answers a search again within its TTL without calling Plex", function()
       local path = "/api/v1/plex/search?q=harbor"
       assert.are.equal(200, friend:get(path).status)
