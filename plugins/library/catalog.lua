@@ -133,7 +133,7 @@ local function merge(a, b) for k, v in pairs(b or {}) do a[k] = v end return a e
 function M.identity()
   local v = cache.fetch("plex:identity", { ttl = M.TTL.identity, stale_ttl = STALE_TTL }, function()
     local url = plex.base()
-    if not url then return plex.unavailable("Plex is not configured") end
+    if not url then return plex.unavailable(plex.NOT_CONFIGURED) end
     local res, err = plex.get("", "/identity")
     if not res then return nil, err end
     local mc = res.body_json and res.body_json.MediaContainer

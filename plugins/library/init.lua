@@ -48,6 +48,9 @@ local function answer(res, v, err)
   if err and err.code == "PLEX_REAUTH_REQUIRED" then
     return res:error(401, "PLEX_REAUTH_REQUIRED", err.message)
   end
+  if err and err.message == plex.NOT_CONFIGURED then
+    return res:error(503, "PLEX_UNAVAILABLE", "Plex is not set up on this MediaNest yet: ask an administrator")
+  end
   if err then
     return res:error(503, "PLEX_UNAVAILABLE",
       "Plex is not answering and nothing is saved to show instead: try again in a minute", nil, 30)

@@ -47,6 +47,8 @@ end
 
 function M.forget_token(user_id) l1.delete(token_key(user_id)) end
 
+M.NOT_CONFIGURED = "Plex is not configured"
+
 function M.unavailable(message)
   return nil, { code = "PLEX_UNAVAILABLE", message = message or "Plex is not answering right now" }
 end
@@ -63,11 +65,6 @@ end
 local function plex_breaker()
   the_breaker = the_breaker or breaker.new("plex", { timeout = TIMEOUT.total, reset_timeout = RESET })
   return the_breaker
-end
-
-function M.configured()
-  local s = services.get("plex")
-  return s and s.enabled ~= false and s.url ~= nil
 end
 
 local function base()
@@ -90,7 +87,7 @@ end
 function M.get(token, path, query, opts)
   opts = opts or {}
   local url = base()
-  if not url then return M.unavailable("Plex is not configured") end
+  if not url then return M.unavailable(M.NOT_CONFIGURED) end
   local res, err = plex_breaker():call(function()
     local r, e = fetch(url .. path, { headers = headers(token, opts.accept), query = query,
       timeout = opts.timeout or TIMEOUT, max_size = opts.max_size or MAX_BODY, service = "plex" })
