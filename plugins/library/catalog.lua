@@ -206,6 +206,9 @@ function M.items(uid, key, o)
   return paged(function(start, size)
     local ck = ("plex:section:%s:u%s:items:%s:%s:%d:%d"):format(key, uid, sort, o.type or "", start, size)
     return cached(ck, M.TTL.listing, function()
+      -- asked of the user's own sections first: an unshared one is a 404 without a Plex 401
+      local section, serr = M.section(uid, key)
+      if not section then return nil, serr end
       local q = merge({ sort = sort, type = o.type and tostring(TYPES[o.type]) or nil }, paging_query(start, size))
       local mc, err = get(uid, "/library/sections/" .. key .. "/all", q)
       if not mc then return nil, err end
@@ -220,6 +223,8 @@ end
 
 function M.collections(uid, key)
   return cached(("plex:collections:%s:u%s"):format(key, uid), M.TTL.listing, function()
+    local section, serr = M.section(uid, key)
+    if not section then return nil, serr end
     local mc, err = get(uid, "/library/sections/" .. key .. "/collections")
     if not mc then return nil, err end
     local seen = {}

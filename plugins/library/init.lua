@@ -118,17 +118,12 @@ function plugin.routes(r, conf)
     local kind = one_of(req, "type", catalog.TYPES)
     local start, size = paging(req)
     local key = rating_key(req, "key")
-    local section, err = catalog.section(req.user.id, key)
-    if not section then return answer(res, nil, err) end
     return answer(res, catalog.items(req.user.id, key, { sort = sort, dir = dir, type = kind, start = start,
                                                          size = size }))
   end)
 
   r:get("/plex/libraries/{key}/collections", {}, function(req, res)
-    local key = rating_key(req, "key")
-    local section, err = catalog.section(req.user.id, key)
-    if not section then return answer(res, nil, err) end
-    return answer(res, catalog.collections(req.user.id, key))
+    return answer(res, catalog.collections(req.user.id, rating_key(req, "key")))
   end)
 
   r:get("/plex/collections/{key}", {}, function(req, res)
