@@ -175,3 +175,35 @@ describe("library image proxy", function()
     end)
   end)
 end)
+
+describe("library image disk cache", function()
+  local env, friend, data_dir
+
+  setup(function()
+    data_dir = h.tmpname("-data")
+    env = hl.start({ config = { data_dir = data_dir }, library = { image_cache_files = 4, image_cache_bytes = 1024 * 1024 } })
+    friend = hl.sign_in(env, "friend")
+  end)
+  teardown(function()
+    env:stop()
+    os.execute("rm -rf '" .. data_dir .. "'")
+  end)
+
+  local function files_on_disk()
+    local p = io.popen("find '" .. data_dir .. "/images/plex' -type f 2>/dev/null | wc -l")
+    local n = tonumber(p:read("a"))
+    p:close()
+    return n
+  end
+
+  it("stays within its bound in files, evicting the least recently used", function()
+    local items = hl.body(friend:get("/api/v1/plex/libraries/1/items?size=60")).items
+    for i = 1, 8 do assert.are.equal(200, friend:get(items[i].poster).status) end
+    h.wait_until(function() return files_on_disk() <= 4 end, 5, 0.05, "the disk cache to be evicted")
+    assert.is_true(files_on_disk() >= 1)
+    -- evicted posters are fetched again, not broken
+    local r = friend:get(items[1].poster)
+    assert.are.equal(200, r.status)
+    assert.are.equal("image/png", r.headers["content-type"])
+  end)
+end)
