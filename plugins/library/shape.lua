@@ -37,13 +37,25 @@ local function genres(m)
   return out
 end
 
+-- A 2:3 poster: an episode's own thumb is a 16:9 still, so it shows its
+-- show's poster (as Plex's own apps do in grids); others their thumb, else
+-- their parent's.
+function M.poster(m, seen)
+  local order = m.type == "episode" and { m.grandparentThumb, m.thumb, n = 2 }
+    or { m.thumb, m.parentThumb, m.grandparentThumb, n = 3 }
+  for i = 1, order.n do                    -- not ipairs: a missing one is a nil hole
+    local url = M.image_url(order[i], POSTER_W, seen)
+    if url then return url end
+  end
+  return json.null
+end
+
 function M.item(m, seen)
   local it = {
     ratingKey = tostring(m.ratingKey), type = str(m.type) or "unknown", title = str(m.title) or "",
     year = int(m.year), addedAt = int(m.addedAt), duration = int(m.duration),
     rating = tonumber(m.rating), librarySectionID = int(m.librarySectionID),
-    poster = M.image_url(m.thumb, POSTER_W, seen) or M.image_url(m.parentThumb, POSTER_W, seen)
-      or M.image_url(m.grandparentThumb, POSTER_W, seen) or json.null,
+    poster = M.poster(m, seen),
   }
   if m.type == "show" then
     it.childCount, it.leafCount = int(m.childCount), int(m.leafCount)

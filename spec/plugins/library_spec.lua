@@ -125,6 +125,8 @@ describe("library API", function()
     for _, e in ipairs(eps.items) do
       assert.are.equal("episode", e.type)
       assert.truthy(e.grandparentTitle and e.index and e.parentIndex)
+      -- an episode's card shows its show's 2:3 poster, not its 16:9 still
+      assert.truthy(e.poster:find("%2Flibrary%2Fmetadata%2F" .. e.grandparentRatingKey .. "%2Fthumb", 1, true))
     end
     assert.are.equal("season", first_of(owner, "2", "&type=season").type)
     assert.are.equal(0, get(owner, "/plex/libraries/2/items?type=movie").data.total)
