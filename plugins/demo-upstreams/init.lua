@@ -22,6 +22,7 @@ local plugin = {
     movies = { type = "integer", default = 5000, min = 0, max = 50000 },
     shows = { type = "integer", default = 500, min = 0, max = 5000 },
     videos = { type = "integer", default = 120, min = 0, max = 50000 },        -- the YouTube ("Other videos") section
+    home_videos = { type = "integer", default = 40, min = 0, max = 50000 },    -- section 4, not shared with the friend
     scan_seconds = { type = "number", default = 0.5, min = 0, max = 600 },     -- how long a PMS refresh stays "refreshing"
     image_cache_ttl = { type = "number", default = 3600, min = 0 },            -- drawn posters kept in the L1 cache
     youtube_root = { type = "string" },                                        -- the YouTube section's folder (default: services.youtube.root)

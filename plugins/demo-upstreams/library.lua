@@ -6,7 +6,8 @@
 -- stored state.
 --
 -- ratingKeys: movies 100000+i, shows 200000+s, generated YouTube videos
--- 300000+v, scanned files 400000+k, collections 500000+k, seasons
+-- 300000+v, scanned files 400000+k, collections 500000+k, home videos
+-- 600000+k (section 4, which the owner does not share with the friend), seasons
 -- 10000000 + s*100 + n, episodes 100000000 + s*10000 + n*100 + e.
 -- addedAt grows with the index in every section, so "recently added" is the
 -- index order reversed.
@@ -14,7 +15,7 @@ local M = {}
 M.__index = M
 
 local BASE_TIME = 1672531200          -- 2023-01-01
-local MOVIE, SHOW, VIDEO, SCANNED, COLLECTION = 100000, 200000, 300000, 400000, 500000
+local MOVIE, SHOW, VIDEO, SCANNED, COLLECTION, HOME = 100000, 200000, 300000, 400000, 500000, 600000
 local SEASON, EPISODE = 10000000, 100000000
 
 local ADJ = { "Silent", "Crimson", "Hidden", "Last", "Golden", "Broken", "Midnight", "Frozen", "Wild",
@@ -36,6 +37,8 @@ local STUDIOS = { "Northlight Pictures", "Paper Crane Films", "Bluewater Studios
 local NETWORKS = { "DBC", "Channel Nine", "Streamline", "NorthTV", "Vista", "Arcadia One" }
 local CHANNELS = { "Tinker Lab", "Slow Travel", "Kitchen Physics", "Retro Circuits", "Trail Notes",
   "Pocket Science", "Woodshop Daily", "Synth Garden" }
+local EVENTS = { "Birthday", "Picnic", "Wedding", "Graduation", "Camping Trip", "Beach Day", "Recital",
+  "First Steps", "Road Trip", "Holiday Dinner" }
 local VERBS = { "Building", "Fixing", "Exploring", "Cooking", "Restoring", "Testing", "Measuring", "Drawing" }
 local ROMAN = { "II", "III", "IV" }
 local VIDEO_EXTS = { mp4 = true, mkv = true, webm = true, mov = true, avi = true, m4v = true }
@@ -70,10 +73,11 @@ end
 
 local function date_of(t) return os.date("!%Y-%m-%d", t) end
 
--- new{seed, movies, shows, videos, youtube_root, machine_id}
+-- new{seed, movies, shows, videos, home_videos, youtube_root, machine_id}
 function M.new(o)
   local self = setmetatable({
     seed = o.seed or 1, n_movies = o.movies or 5000, n_shows = o.shows or 500, n_videos = o.videos or 100,
+    n_home = o.home_videos or 40,
     youtube_root = o.youtube_root or "/data/youtube", machine_id = o.machine_id,
     scanned = {}, scanned_by_path = {}, collections = {}, collection_order = {}, next_collection = 0,
     orders = {}, search_index = {}, leaf_index = nil, created = BASE_TIME,
@@ -86,6 +90,10 @@ function M.new(o)
     { key = "3", type = "movie", title = "YouTube", agent = "tv.plex.agents.none",
       scanner = "Plex Video Files Scanner", language = "xn", location = self.youtube_root,
       uuid = "demo-section-youtube-0003" },
+    -- the owner's own videos: not shared with the friend (pms.lua SHARED)
+    { key = "4", type = "movie", title = "Home Videos", agent = "tv.plex.agents.none",
+      scanner = "Plex Video Files Scanner", language = "xn", location = "/data/home-videos",
+      uuid = "demo-section-home-0004" },
   }
   for _, s in ipairs(self.sections) do
     s.refreshing = false
@@ -101,6 +109,17 @@ function M.new(o)
 end
 
 function M:section(key) return self.sections[tostring(key)] end
+
+-- The section key an item (or collection) belongs to, or nil.
+function M:section_of(rk)
+  local kind, a = self:kind(rk)
+  if not kind then return nil end
+  if kind == "movie" then return "1" end
+  if kind == "video" or kind == "scanned" then return "3" end
+  if kind == "home" then return "4" end
+  if kind == "collection" then return self.collections[a].section end
+  return "2"
+end
 
 ---------------------------------------------------------------------------
 -- Items
@@ -143,6 +162,12 @@ function M:core(rk)
       2 + r(58), pick(r, CHANNELS))
     return { title = t, year = 2015 + r(10), rating = 0, duration = (2 + r(58)) * 60000,
              addedAt = BASE_TIME + 50000000 + v * 3600 }
+  elseif rk > HOME and rk <= HOME + self.n_home then
+    local k = rk - HOME
+    local r = seeded(self, rk)
+    local year = 2005 + r(20)
+    return { title = ("%s in %s, %d"):format(pick(r, EVENTS), pick(r, PLACE), year), year = year, rating = 0,
+             duration = (1 + r(30)) * 60000, addedAt = BASE_TIME + 54100000 + k * 600 }   -- the newest of all
   elseif rk > SCANNED and rk <= SCANNED + #self.scanned then
     local f = self.scanned[rk - SCANNED]
     return { title = f.title, year = tonumber(os.date("!%Y", f.addedAt)), rating = 0, duration = f.duration,
@@ -166,6 +191,7 @@ function M:kind(rk)
   if rk > SHOW and rk <= SHOW + self.n_shows then return "show", rk - SHOW end
   if rk > VIDEO and rk <= VIDEO + self.n_videos then return "video", rk - VIDEO end
   if rk > SCANNED and rk <= SCANNED + #self.scanned then return "scanned", rk - SCANNED end
+  if rk > HOME and rk <= HOME + self.n_home then return "home", rk - HOME end
   if self.collections[rk] then return "collection", rk end
   if rk >= EPISODE then
     local s, n, e = (rk - EPISODE) // 10000, (rk - EPISODE) // 100 % 100, rk % 100
@@ -211,8 +237,8 @@ function M:get(rk)
   local core = kind == "season" and nil or self:core(rk)
   local r = seeded(self, rk * 31 + 1)
   local m
-  if kind == "movie" or kind == "video" or kind == "scanned" then
-    local sec = kind == "movie" and self.sections["1"] or self.sections["3"]
+  if kind == "movie" or kind == "video" or kind == "scanned" or kind == "home" then
+    local sec = self.sections[kind == "movie" and "1" or kind == "home" and "4" or "3"]
     local updated = core.addedAt + 86400
     local thumb, art = art_paths(rk, updated)
     m = { ratingKey = tostring(rk), key = "/library/metadata/" .. rk, type = "movie", title = core.title,
@@ -239,6 +265,7 @@ function M:get(rk)
       m.summary = kind == "video" and ("Downloaded from a YouTube playlist. " .. sentence(r)) or ""
       m.originallyAvailableAt = date_of(core.addedAt)
       local file = kind == "video" and (self.youtube_root .. "/demo/" .. core.title:gsub("[/|]", "-") .. ".mp4")
+        or kind == "home" and ("/data/home-videos/" .. core.title:gsub("[/,]", "") .. ".mp4")
         or self.scanned[a].file
       m.Media = media(rk, core.duration, file, r)
       m.studio = kind == "video" and core.title:match("| (.*)$") or nil
@@ -330,6 +357,7 @@ function M:entries(key, type_num)
   if sec.type == "movie" then
     if type_num and type_num ~= 1 then return 0, function() end end
     if sec.key == "1" then return self.n_movies, function(p) return MOVIE + p end end
+    if sec.key == "4" then return self.n_home, function(p) return HOME + p end end
     local nv = self.n_videos
     return nv + #self.scanned, function(p) return p <= nv and VIDEO + p or SCANNED + (p - nv) end
   end
@@ -375,7 +403,8 @@ function M:list(key, o)
   if not order then
     local vals, idx = {}, {}
     for p = 1, count do
-      local c = self:core(rk_at(p))
+      local rk = rk_at(p)
+      local c = self:core(rk) or self:get(rk)      -- seasons have no core: their full metadata
       local v = c and c[field] or 0
       vals[p] = field == "title" and title_sort(v):lower() or v
       idx[p] = p
@@ -454,11 +483,15 @@ local function index_of(self, key, type_num)
   return idx
 end
 
--- search(query, limit, section) -> hubs {hubIdentifier, title, type, size, more, Metadata}
-function M:search(query, limit, section_key)
+-- search(query, limit, section[, visible]) -> hubs {hubIdentifier, title, type, size, more,
+-- Metadata}; visible: the set of section keys the caller may see (all when nil)
+function M:search(query, limit, section_key, visible)
+  local function wanted(key)
+    return (not section_key or section_key == key) and (not visible or visible[key])
+  end
   local q = query:lower()
   local hubs = {
-    { id = "movie", title = "Movies", type = "movie", sources = { { "1", 1 }, { "3", 1 } } },
+    { id = "movie", title = "Movies", type = "movie", sources = { { "1", 1 }, { "3", 1 }, { "4", 1 } } },
     { id = "show", title = "Shows", type = "show", sources = { { "2", 2 } } },
     { id = "episode", title = "Episodes", type = "episode", sources = { { "2", 4 } } },
     { id = "collection", title = "Collections", type = "collection" },
@@ -468,7 +501,7 @@ function M:search(query, limit, section_key)
     local found, total = {}, 0
     if hub.sources then
       for _, src in ipairs(hub.sources) do
-        if not section_key or section_key == src[1] then
+        if wanted(src[1]) then
           local idx = index_of(self, src[1], src[2])
           for p = 1, idx.count do
             if idx.titles[p]:find(q, 1, true) then
@@ -481,7 +514,7 @@ function M:search(query, limit, section_key)
     else
       for _, crk in ipairs(self.collection_order) do
         local col = self.collections[crk]
-        if col.title:lower():find(q, 1, true) and (not section_key or section_key == col.section) then
+        if col.title:lower():find(q, 1, true) and wanted(col.section) then
           total = total + 1
           if #found < limit then found[#found + 1] = self:collection_meta(crk) end
         end

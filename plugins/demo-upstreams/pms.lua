@@ -9,7 +9,10 @@
 -- refresh by GET or POST with an optional path=, which really scans that
 -- folder for video files in the YouTube section; posters drawn as PNGs by
 -- image.lua and kept in the L1 cache. The owner's token may do everything; the
--- friend's server token reads only (403 on writes).
+-- friend's server token reads only (403 on writes) and sees only the sections
+-- shared with them (SHARED): as Plex does for a shared user, an unshared
+-- section is absent from /library/sections, search and recently added, and
+-- its listings, items and images answer 401.
 local json = require "nest.json"
 local timer = require "nest.timer"
 local util = require "plugins.demo-upstreams.plexutil"
@@ -22,6 +25,8 @@ local PREFIX = "/demo/plex"
 local MACHINE_ID = "demo-pms-machine-0001"
 local VERSION = "1.40.2.8395-c67dce28e"
 local TOKENS = { ["demo-token-owner"] = "owner", ["demo-server-token-friend"] = "friend" }
+-- The sections the owner shares with each user (the owner sees all).
+local SHARED = { friend = { ["1"] = true, ["2"] = true, ["3"] = true } }
 M.PREFIX, M.MACHINE_ID = PREFIX, MACHINE_ID
 
 local settings, control
@@ -29,6 +34,16 @@ local lib                    -- made on first use
 local refresh_log = {}
 local scans = {}             -- section key -> timer handle
 local transcodes = 0
+local requests = 0           -- every authenticated request, for specs counting upstream calls
+
+-- May `who` see section `key`?
+local function sees(who, key)
+  if key == nil then return true end
+  local shared = SHARED[who]
+  return shared == nil or shared[tostring(key)] == true
+end
+-- The set of section keys `who` sees (nil: all).
+local function visible_set(who) return SHARED[who] end
 
 local function get_lib()
   if lib then return lib end
@@ -40,7 +55,8 @@ local function get_lib()
   end
   root = root:gsub("/+$", "")
   lib = library.new({ seed = settings.seed, movies = settings.movies, shows = settings.shows,
-                      videos = settings.videos, youtube_root = root, machine_id = MACHINE_ID })
+                      videos = settings.videos, home_videos = settings.home_videos,
+                      youtube_root = root, machine_id = MACHINE_ID })
   return lib
 end
 M.library = get_lib
@@ -150,11 +166,26 @@ function M.routes(r, conf, ctl)
         who = TOKENS[util.plex_param(req, "X-Plex-Token") or ""]
         if not who then return html_error(res, 401, "Unauthorized") end
         if o.write and who ~= "owner" then return html_error(res, 403, "Forbidden") end
+        requests = requests + 1
+        -- a shared user asking for an unshared section or its items: 401, as Plex
+        local sec = o.section and o.section(req)
+        if sec ~= nil and not sees(who, sec) then return html_error(res, 401, "Unauthorized") end
       end
       return fn(req, res, who)
     end)
   end
   local READ, WRITE, OPEN = {}, { write = true }, { open = true }
+  local function by_section(req) return req.params.id end
+  local function by_item(req) return get_lib():section_of(req.params.rk) end
+  local function by_collection(req) return get_lib():section_of(req.params.id) end
+  local function by_transcode(req)
+    local url = req:query_params().url or ""
+    local rk = url:match("^/library/metadata/(%d+)/") or url:match("^/library/collections/(%d+)/")
+    return rk and get_lib():section_of(rk)
+  end
+  local SECTION_READ, SECTION_WRITE = { section = by_section }, { write = true, section = by_section }
+  local ITEM_READ = { section = by_item }
+  local COLLECTION_READ, COLLECTION_WRITE = { section = by_collection }, { write = true, section = by_collection }
 
   route("get", "/identity", OPEN, function(req, res)
     return container(req, res, { size = 0, claimed = true, machineIdentifier = MACHINE_ID, version = VERSION })
@@ -166,9 +197,11 @@ function M.routes(r, conf, ctl)
       transcoderPhoto = true, multiuser = true })
   end)
 
-  route("get", "/library/sections", READ, function(req, res)
+  route("get", "/library/sections", READ, function(req, res, who)
     local dirs = {}
-    for _, s in ipairs(get_lib().sections) do dirs[#dirs + 1] = section_dir(s) end
+    for _, s in ipairs(get_lib().sections) do
+      if sees(who, s.key) then dirs[#dirs + 1] = section_dir(s) end
+    end
     return container(req, res, { size = #dirs, allowSync = false, title1 = "Plex Library", Directory = dirs })
   end)
 
@@ -203,44 +236,46 @@ function M.routes(r, conf, ctl)
     return container(req, res, mc)
   end
 
-  route("get", "/library/sections/{id}/all", READ, function(req, res)
+  route("get", "/library/sections/{id}/all", SECTION_READ, function(req, res)
     return list_section(req, res, req.params.id, false)
   end)
-  route("get", "/library/sections/{id}/recentlyAdded", READ, function(req, res)
+  route("get", "/library/sections/{id}/recentlyAdded", SECTION_READ, function(req, res)
     return list_section(req, res, req.params.id, true)
   end)
 
-  route("get", "/library/recentlyAdded", READ, function(req, res)
+  route("get", "/library/recentlyAdded", READ, function(req, res, who)
     local start, size = paging(req)
     if not start then return html_error(res, 400, "Bad Request") end
     local L = get_lib()
     local keys = {}
-    for _, s in ipairs(L.sections) do keys[#keys + 1] = s.key end
+    for _, s in ipairs(L.sections) do
+      if sees(who, s.key) then keys[#keys + 1] = s.key end
+    end
     local items = L:recently_added(keys, start, size or 50)
     return container(req, res, { size = #items, offset = start, allowSync = false,
       identifier = "com.plexapp.plugins.library", mixedParents = true, title1 = "Recently Added",
       Metadata = json.array(items) })
   end)
 
-  route("get", "/hubs/search", READ, function(req, res)
+  route("get", "/hubs/search", READ, function(req, res, who)
     local q = req:query_params()
     if not q.query or q.query == "" then return html_error(res, 400, "Bad Request") end
     local limit = math.tointeger(tonumber(q.limit or "")) or 10
     if limit < 1 then limit = 1 elseif limit > 100 then limit = 100 end
     local sid = q.sectionId ~= "" and q.sectionId or nil
-    local hubs = get_lib():search(q.query, limit, sid)
+    local hubs = get_lib():search(q.query, limit, sid, visible_set(who))
     for _, hb in ipairs(hubs) do hb.Metadata = hb.size > 0 and hb.Metadata or nil end
     return container(req, res, { size = #hubs, Hub = hubs })
   end)
 
-  route("get", "/library/metadata/{rk}", READ, function(req, res)
+  route("get", "/library/metadata/{rk}", ITEM_READ, function(req, res)
     local m = get_lib():get(req.params.rk)
     if not m then return html_error(res, 404, "Not Found") end
     return container(req, res, { size = 1, allowSync = true, identifier = "com.plexapp.plugins.library",
       librarySectionID = m.librarySectionID, librarySectionTitle = m.librarySectionTitle, Metadata = { m } })
   end)
 
-  route("get", "/library/metadata/{rk}/children", READ, function(req, res)
+  route("get", "/library/metadata/{rk}/children", ITEM_READ, function(req, res)
     local items, kind = get_lib():children(req.params.rk)
     if not items then return html_error(res, 404, "Not Found") end
     local start, size = paging(req)
@@ -272,13 +307,13 @@ function M.routes(r, conf, ctl)
   end
 
   for _, what in ipairs({ "thumb", "art" }) do
-    route("get", "/library/metadata/{rk}/" .. what .. "/{ts}", READ, function(req, res)
+    route("get", "/library/metadata/{rk}/" .. what .. "/{ts}", ITEM_READ, function(req, res)
       if what == "art" then return send_image(res, req.params.rk, what, 640, 360) end
       return send_image(res, req.params.rk, what, 300, 450)
     end)
   end
 
-  route("get", "/photo/:/transcode", READ, function(req, res)
+  route("get", "/photo/:/transcode", { section = by_transcode }, function(req, res)
     local q = req:query_params()
     local url = q.url or ""
     local rk, what = url:match("^/library/metadata/(%d+)/(%a+)")
@@ -295,7 +330,7 @@ function M.routes(r, conf, ctl)
   end)
 
   -- collections
-  route("get", "/library/sections/{id}/collections", READ, function(req, res)
+  route("get", "/library/sections/{id}/collections", SECTION_READ, function(req, res)
     local L = get_lib()
     local sec = L:section(req.params.id)
     if not sec then return html_error(res, 404, "Not Found") end
@@ -325,7 +360,7 @@ function M.routes(r, conf, ctl)
     return container(req, res, { size = 1, Metadata = { L:collection_meta(crk) } })
   end)
 
-  route("put", "/library/collections/{id}/items", WRITE, function(req, res)
+  route("put", "/library/collections/{id}/items", COLLECTION_WRITE, function(req, res)
     local L = get_lib()
     local crk = math.tointeger(tonumber(req.params.id))
     local col = crk and L.collections[crk]
@@ -344,7 +379,7 @@ function M.routes(r, conf, ctl)
     return container(req, res, { size = 1, Metadata = { L:collection_meta(crk) } })
   end)
 
-  route("get", "/library/collections/{id}/children", READ, function(req, res)
+  route("get", "/library/collections/{id}/children", COLLECTION_READ, function(req, res)
     local L = get_lib()
     local crk = math.tointeger(tonumber(req.params.id))
     if not (crk and L.collections[crk]) then return html_error(res, 404, "Not Found") end
@@ -357,7 +392,7 @@ function M.routes(r, conf, ctl)
       title1 = L.collections[crk].title, Metadata = json.array(page) })
   end)
 
-  route("delete", "/library/collections/{id}", WRITE, function(req, res)
+  route("delete", "/library/collections/{id}", COLLECTION_WRITE, function(req, res)
     local crk = math.tointeger(tonumber(req.params.id))
     if not (crk and get_lib():delete_collection(crk)) then return html_error(res, 404, "Not Found") end
     return res:send("", 200, "text/plain")
@@ -382,9 +417,9 @@ function M.routes(r, conf, ctl)
     end)
     return res:send("", 200, "text/plain")
   end
-  route("get", "/library/sections/{id}/refresh", WRITE, refresh)
-  route("post", "/library/sections/{id}/refresh", WRITE, refresh)
-  route("delete", "/library/sections/{id}/refresh", WRITE, function(req, res)
+  route("get", "/library/sections/{id}/refresh", SECTION_WRITE, refresh)
+  route("post", "/library/sections/{id}/refresh", SECTION_WRITE, refresh)
+  route("delete", "/library/sections/{id}/refresh", SECTION_WRITE, function(req, res)
     local L = get_lib()
     local sec = L:section(req.params.id)
     if not sec then return html_error(res, 404, "Not Found") end
@@ -398,6 +433,7 @@ function M.routes(r, conf, ctl)
     state = function(s)
       s.refreshes = json.array(refresh_log)
       s.transcodes = transcodes
+      s.requests = requests
       local L = get_lib()
       s.sections = json.array()
       for _, sec in ipairs(L.sections) do
@@ -406,7 +442,7 @@ function M.routes(r, conf, ctl)
       s.scanned = #L.scanned
     end,
     apply = function(body)
-      if body.reset then refresh_log = {}; transcodes = 0 end
+      if body.reset then refresh_log = {}; transcodes = 0; requests = 0 end
       if body.reset_library then
         for k, h in pairs(scans) do h:cancel() scans[k] = nil end
         lib = nil

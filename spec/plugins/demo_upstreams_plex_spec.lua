@@ -218,6 +218,38 @@ describe("demo Plex Media Server", function()
     assert.are.equal(200, the_app():get("/demo/plex/library/sections?X-Plex-Token=" .. OWNER).status)
   end)
 
+  it("hides the section not shared with the friend, as Plex does for a shared user", function()
+    local function keys(token)
+      local out = {}
+      for _, d in ipairs(pms("/library/sections", token).json.MediaContainer.Directory) do out[#out + 1] = d.key end
+      return table.concat(out, ",")
+    end
+    assert.are.equal("1,2,3,4", keys(OWNER))
+    assert.are.equal("1,2,3", keys(FRIEND_SERVER))
+    local home = pms("/library/sections/4/all?X-Plex-Container-Size=1").json.MediaContainer.Metadata[1]
+    assert.are.equal(4, home.librarySectionID)
+    for _, path in ipairs({ "/library/sections/4/all", "/library/sections/4/recentlyAdded",
+        "/library/sections/4/collections", "/library/metadata/" .. home.ratingKey,
+        home.thumb, "/photo/:/transcode?width=150&url=" .. enc(home.thumb) }) do
+      assert.are.equal(401, pms(path, FRIEND_SERVER).status, path)
+      assert.are.equal(200, pms(path, OWNER).status, path)
+    end
+    local word = home.title:match("^(%a+)")
+    local function hub_sections(token)
+      local seen = {}
+      for _, hub in ipairs(pms("/hubs/search?query=" .. enc(word), token).json.MediaContainer.Hub) do
+        for _, m in ipairs(hub.Metadata or {}) do seen[("%d"):format(m.librarySectionID)] = true end
+      end
+      return seen
+    end
+    assert.is_true(hub_sections(OWNER)["4"])
+    assert.is_nil(hub_sections(FRIEND_SERVER)["4"])
+    assert.are.equal(4, pms("/library/recentlyAdded?X-Plex-Container-Size=1", OWNER).json.MediaContainer.Metadata[1].librarySectionID)
+    for _, m in ipairs(pms("/library/recentlyAdded", FRIEND_SERVER).json.MediaContainer.Metadata) do
+      assert.are_not.equal(4, m.librarySectionID)
+    end
+  end)
+
   it("answers XML by default and JSON with Accept: application/json", function()
     local xml = the_app():get("/demo/plex/library/sections", { headers = { ["X-Plex-Token"] = OWNER } })
     assert.truthy(xml.headers["content-type"]:find("xml", 1, true))
@@ -226,10 +258,10 @@ describe("demo Plex Media Server", function()
     assert.truthy(xml.body:find('<Location id="1" path="/data/movies"/>', 1, true))
     local js = pms("/library/sections")
     local dirs = js.json.MediaContainer.Directory
-    assert.are.equal(3, #dirs)
+    assert.are.equal(4, #dirs)
     local types = {}
     for _, d in ipairs(dirs) do types[d.key] = d.type assert.are.equal("string", type(d.key)) end
-    assert.are.same({ ["1"] = "movie", ["2"] = "show", ["3"] = "movie" }, types)
+    assert.are.same({ ["1"] = "movie", ["2"] = "show", ["3"] = "movie", ["4"] = "movie" }, types)
     assert.are.equal("tv.plex.agents.none", dirs[3].agent)
     local item = pms("/library/sections/1/all?X-Plex-Container-Size=1", OWNER, { Accept = "" })
     assert.truthy(item.body:find("<Video ", 1, true))

@@ -4,8 +4,7 @@
 export const ROUTES = [
   { path: '/', key: 'dashboard', title: 'Dashboard', icon: 'home',
     soon: 'Service status (Plex, Overseerr and what Uptime Kuma watches) is coming with the dashboard and service status work.' },
-  { path: '/library', key: 'library', title: 'Library', icon: 'film',
-    soon: 'Browsing and searching the Plex library is coming with the Plex library work.' },
+  { path: '/library', key: 'library', title: 'Library', icon: 'film' },
   { path: '/requests', key: 'requests', title: 'Requests', icon: 'inbox',
     soon: 'Searching for titles and requesting them through Overseerr is coming with the requests work.' },
   { path: '/youtube', key: 'youtube', title: 'YouTube', icon: 'download',
