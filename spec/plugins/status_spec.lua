@@ -261,6 +261,39 @@ describe("status plugin", function()
     end)
   end)
 
+  describe("GET /dashboard/stats", function()
+    it("counts the user's own requests and downloads, and the library's size", function()
+      local bob = hs.user("bob")
+      local function request(u, status, tmdb)
+        assert(db.query("INSERT INTO media_requests (user_id, tmdb_id, media_type, title, status) VALUES ($1, $2, 'movie', 't', $3)",
+          u.id, tmdb, status))
+      end
+      local function download(u, status)
+        assert(db.query([[INSERT INTO youtube_downloads (user_id, url, kind, youtube_id, status, worker_id)
+                          VALUES ($1, 'https://youtu.be/dQw4w9WgXcQ', 'video', 'dQw4w9WgXcQ', $2,
+                                  CASE WHEN $2 = 'downloading' THEN 'spec' END)]], u.id, status))
+      end
+      request(alice, "pending", 910001) request(alice, "available", 910002)
+      request(alice, "partially_available", 910003) request(alice, "cancelled", 910004)
+      request(bob, "pending", 910005) request(bob, "declined", 910006)
+      download(alice, "queued") download(alice, "completed") download(alice, "completed")
+      download(bob, "failed")
+      local r = as_alice:get("/api/v1/dashboard/stats")
+      assert.equal(200, r.status)
+      assert.same({ total = 4, pending = 1, approved = 0, processing = 0, available = 2, declined = 0, failed = 0 },
+        r.json.requests)
+      assert.same({ total = 3, queued = 1, downloading = 0, completed = 2, failed = 0, cancelled = 0 },
+        r.json.downloads)
+      -- the demo library of this spec: 20 movies, 3 shows, 3 YouTube videos in 3 sections
+      assert.same({ items = 26, sections = 3 }, r.json.library)
+      local rb = bob:client(app):get("/api/v1/dashboard/stats")
+      assert.equal(2, rb.json.requests.total)
+      assert.equal(1, rb.json.downloads.failed)
+      assert.equal(401, anon:get("/api/v1/dashboard/stats").status)
+      db.query("DELETE FROM media_requests WHERE user_id IN ($1, $2)", alice.id, bob.id)
+    end)
+  end)
+
   describe("admin notifications", function()
     it("tell admins once when a service goes down and once when it is back", function()
       local function titled(title)
