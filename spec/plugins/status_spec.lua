@@ -115,6 +115,31 @@ describe("status plugin", function()
     end)
   end)
 
+  describe("Uptime Kuma through /metrics (no status page slug)", function()
+    local kuma = require "plugins.status.kuma"
+    local O = { timeout = 5 }
+
+    it("reads every monitor's status and response time with the API key", function()
+      hs.kuma(up, 4, 0)
+      local list = assert(kuma.poll({ url = up:url("/demo/kuma"), options = {}, api_key = "demo-kuma-key" }, O))
+      local by = {}
+      for _, r in ipairs(list) do by[r.id] = r end
+      assert.equal(5, #list)
+      -- Kuma 1.23's metrics carry no monitor id: the name stands in
+      assert.same({ id = "kuma:plex", name = "Plex", source = "uptime_kuma", status = "up",
+                    responseTimeMs = by["kuma:plex"].responseTimeMs }, by["kuma:plex"])
+      assert.is_number(by["kuma:plex"].responseTimeMs)
+      assert.equal("down", by["kuma:nas"].status)
+      assert.is_nil(by["kuma:nas"].responseTimeMs)
+    end)
+
+    it("says the API key was refused", function()
+      local list, why = kuma.poll({ url = up:url("/demo/kuma"), options = {}, api_key = "uk1_wrong" }, O)
+      assert.is_nil(list)
+      assert.equal("Uptime Kuma refused the API key on /metrics (HTTP 401): update it in Admin › Services", why)
+    end)
+  end)
+
   describe("own checks", function()
     it("find Plex down when it fails, and the library and YouTube features unavailable", function()
       hs.control(up, "plex", { failure_rate = 1, failure_status = 500 })
@@ -181,6 +206,59 @@ describe("status plugin", function()
       assert.is_false(body.features.requests.available)
       db.query("DELETE FROM service_config WHERE name = 'overseerr'")
       hs.await_status(as_alice, "overseerr", "up", 15)
+    end)
+  end)
+
+  describe("the YouTube check", function()
+    local function use(options)
+      assert(services.save("youtube", { options = options }, root.id))
+    end
+    after_each(function()
+      db.query("DELETE FROM service_config WHERE name = 'youtube'")
+      hs.await_status(as_alice, "youtube", "up", 15)
+    end)
+
+    it("is down, saying why, when yt-dlp cannot run", function()
+      use({ ytdlp = "/nonexistent/yt-dlp", root = h.tmpname("-yt") })
+      local s, body = hs.await_status(as_alice, "youtube", "down", 15)
+      assert.truthy(s.message:match("^yt%-dlp does not run: "), s.message)
+      _, body = hs.service(as_alice, "youtube")
+      assert.is_false(body.features.youtube.available)
+      assert.truthy(body.features.youtube.reason:find("The YouTube tool is down", 1, true))
+      assert.is_true(body.features.library.available)
+    end)
+
+    it("is down when yt-dlp hangs, and the poller goes on", function()
+      local script = h.tmpname("-hang")
+      local f = assert(io.open(script, "w"))
+      f:write("#!/bin/sh\nexec sleep 30\n")
+      f:close()
+      os.execute("chmod +x " .. script)
+      use({ ytdlp = script, root = h.tmpname("-yt") })
+      local s = hs.await_status(as_alice, "youtube", "down", 15)
+      assert.equal("yt-dlp does not run: still running after 1.5 s", s.message)
+      -- other services are still checked every cycle meanwhile
+      local before = hs.service(as_alice, "plextv").lastCheckAt
+      h.wait_until(function() return hs.service(as_alice, "plextv").lastCheckAt > before end, 10)
+      os.remove(script)
+    end)
+
+    it("is down when the download folder is not writable", function()
+      use({ ytdlp = h.root .. "/bin/fake-yt-dlp", root = "/proc/medianest-not-writable" })
+      local s = hs.await_status(as_alice, "youtube", "down", 15)
+      assert.truthy(s.message:match("^The download folder is not writable: "), s.message)
+    end)
+
+    it("is degraded when free disk space is under min_free_mb", function()
+      -- the check itself, run here with a threshold no disk meets (real df, real fake yt-dlp)
+      local checks = require "plugins.status.checks"
+      local r = checks.youtube({ options = { ytdlp = h.root .. "/bin/fake-yt-dlp", root = h.tmpname("-yt") } },
+        { timeout = 5, slow_ms = 5000, min_free_mb = 1 << 40 })
+      assert.equal("degraded", r.status)
+      assert.equal(("Low disk space: under %d MB free in the download folder"):format(1 << 40), r.message)
+      r = checks.youtube({ options = { ytdlp = h.root .. "/bin/fake-yt-dlp", root = h.tmpname("-yt") } },
+        { timeout = 5, slow_ms = 5000, min_free_mb = 0 })
+      assert.equal("up", r.status)
     end)
   end)
 
