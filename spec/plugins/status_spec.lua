@@ -439,6 +439,28 @@ describe("status plugin", function()
   end)
 
   describe("WebSocket", function()
+    it("keeps users out of the admins' status room", function()
+      local w = hs.ws(app, alice)
+      w:send("subscribe", { topic = "role:admin:status" })
+      local m = assert(w:recv_event(5))
+      assert.equal("error", m.event)
+      assert.equal("FORBIDDEN", m.data.code)
+      w:close()
+    end)
+
+    it("stops sending changes after unsubscribe", function()
+      local w = hs.ws(app, root)
+      hs.subscribe(w)
+      w:send("unsubscribe", { topic = "status" })
+      h.wait_until(function()
+        local m = w:recv_event(1)
+        return m and m.event == "unsubscribed"
+      end, 5)
+      hs.kuma(up, 2, 0)
+      for _, m in ipairs(hs.drain(w, 1.5)) do assert.not_equal("service:status", m.event) end
+      w:close()
+    end)
+
     it("sends status:current on subscribe, then one service:status per change, debounced", function()
       local w = hs.ws(app, alice)
       local current = hs.subscribe(w)
