@@ -501,3 +501,34 @@ describe("status plugin after a restart", function()
     up:stop()
   end)
 end)
+
+describe("status plugin across a hot reload", function()
+  it("keeps one poller and keeps informing connected subscribers", function()
+    hs.clean()
+    local up = hs.upstreams()
+    local app = hs.start(up, { interval = 0.2 })
+    local u = hs.user("reload")
+    hs.await_status(u:client(app), "kuma:2", "up")
+    local w = hs.ws(app, u)
+    hs.subscribe(w)
+    local rl = app.handle:reload({ force = true })
+    assert.is_true(rl.ok, tostring(rl.error))
+    -- one cycle per interval, not two (the old generation's ticker is gone)
+    local t0 = db.query("SELECT now()::text AS t")[1].t
+    local clock = require "nest.core.app"
+    local start = clock.hrtime()
+    require("nest.timer").sleep(2)
+    local n = db.query([[SELECT count(DISTINCT last_check_at) AS n FROM service_status
+                         WHERE service_name = 'plex' AND last_check_at > $1::timestamptz]], t0)[1].n
+    assert.truthy(n >= 3 and n <= (clock.hrtime() - start) / 0.2 * 1.3 + 1, "cycles: " .. n)
+    -- the connection (and its room) outlived the reload: the new generation broadcasts to it
+    hs.kuma(up, 2, 0)
+    h.wait_until(function()
+      local m = w:recv_event(0.5)
+      return m and m.event == "service:status" and m.data.service.id == "kuma:2" and m.data.service.status == "down"
+    end, 10)
+    w:close()
+    app:stop()
+    up:stop()
+  end)
+end)
