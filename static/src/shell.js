@@ -48,7 +48,8 @@ function BellIcon() {
 const bellLabel = (n) => `Notifications, ${n ? `${n} unread` : 'none unread'}`;
 
 function NoticeItem({ n, close, fail }) {
-  const link = n.link ? safeNext(n.link) : null;
+  // only a same-origin path is followed (never javascript: or another site)
+  const link = n.link && safeNext(n.link) === n.link ? n.link : null;
   const read = () => markRead([n.id]).catch(fail);
   const follow = () => { if (!n.read) read(); close(false); };
   return html`<li class="note" data-testid="notification" data-read=${String(!!n.read)} data-type=${n.type}>
