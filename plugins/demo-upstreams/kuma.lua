@@ -17,7 +17,8 @@
 -- {status, msg?, ping?} appends a heartbeat (the monitor's state flips),
 -- POST /demo/kuma/_control/incident {title, content, style} (or {} to
 -- clear), POST /demo/kuma/_control/reset, and GET/POST /demo/kuma/_control
--- (latency_ms, failure_rate, ... as every fake of the plugin).
+-- (latency_ms, failure_rate, ... as every fake of the plugin, and garbage:
+-- true to answer an HTML login page instead, as a proxy in front would).
 --
 -- State lives in this module: per generation, like the other fakes.
 local json = require "nest.json"
@@ -34,6 +35,12 @@ M.DEMO_KEY, M.DEMO_SLUG = DEMO_KEY, DEMO_SLUG
 
 local settings_ref = {}
 local control
+-- When set (POST /demo/kuma/_control {"garbage": true}), every Kuma route
+-- answers 200 with an HTML sign-in page, as a reverse proxy with its own
+-- login in front of Kuma does: clients must not take it for Kuma's JSON.
+local garbage = false
+local GARBAGE = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
+  .. "<body><form method=\"post\" action=\"/login\"><input name=\"user\"></form></body></html>\n"
 local state            -- { monitors = {[id] = m}, order = {ids}, incident = nil|table }
 
 local function now()
@@ -239,6 +246,7 @@ local function wrap(fn)
     if control and control:before() then
       return res:json({ ok = false, msg = "Internal Server Error" }, control.failure_status)
     end
+    if garbage then return res:send(GARBAGE, 200, "text/html; charset=utf-8") end
     return fn(req, res)
   end
 end
@@ -301,10 +309,19 @@ local function routes(r)
   r:post(C .. "/reset", pub, function(_, res)
     reset_state()
     control:reset()
+    garbage = false
     return res:json({ reset = true })
   end)
 
-  util.control_routes(r, PREFIX, control)
+  util.control_routes(r, PREFIX, control, {
+    state = function(st) st.garbage = garbage end,
+    apply = function(body)
+      if body.garbage ~= nil and type(body.garbage) ~= "boolean" then return nil, "garbage must be true or false" end
+      if body.reset then garbage = false end
+      if body.garbage ~= nil then garbage = body.garbage end
+      return true
+    end,
+  })
 end
 
 -- routes(r, settings): settings.kuma (or settings itself) may hold slug,
@@ -314,6 +331,7 @@ function M.routes(r, settings)
   settings_ref = type(settings.kuma) == "table" and settings.kuma or settings
   control = util.control(settings)
   state = nil
+  garbage = false
   routes(r)
 end
 
