@@ -70,8 +70,8 @@ function BellPanel({ n, close }) {
   return html`<div class="bell-panel" id="bell-panel" role="dialog" aria-labelledby="bell-title" data-testid="bell-panel">
     <div class="bell-head">
       <h2 id="bell-title" tabindex="-1" ref=${head}>Notifications</h2>
-      <button type="button" class="btn btn-small" data-testid="mark-all-read" disabled=${!n.unread}
-        onClick=${() => markAllRead().catch(fail)}>Mark all read</button>
+      <button type="button" class="btn btn-small" data-testid="mark-all-read" aria-disabled=${n.unread ? undefined : 'true'}
+        onClick=${() => n.unread && markAllRead().catch(fail)}>Mark all read</button>
     </div>
     ${error || n.error ? html`<p class="alert" role="alert">${describe(error || n.error)}</p>` : null}
     ${n.items.length
@@ -93,12 +93,14 @@ function Bell() {
   useEffect(() => {
     if (!open) return undefined;
     const outside = (e) => { if (box.current && !box.current.contains(e.target)) setOpen(false); };
+    // on the document: Escape works even when focus fell out of the list
+    const escape = (e) => { if (e.key === 'Escape') close(true); };
     document.addEventListener('pointerdown', outside);
-    return () => document.removeEventListener('pointerdown', outside);
+    document.addEventListener('keydown', escape);
+    return () => { document.removeEventListener('pointerdown', outside); document.removeEventListener('keydown', escape); };
   }, [open]);
-  const onKeyDown = (e) => { if (e.key === 'Escape' && open) { e.stopPropagation(); close(true); } };
   const onFocusOut = (e) => { if (open && e.relatedTarget && !box.current.contains(e.relatedTarget)) setOpen(false); };
-  return html`<div class="bell" ref=${box} onKeyDown=${onKeyDown} onFocusOut=${onFocusOut}>
+  return html`<div class="bell" ref=${box} onFocusOut=${onFocusOut}>
     <button type="button" class="btn btn-icon bell-btn" ref=${btn} data-testid="bell" data-unread=${n.unread}
         aria-label=${bellLabel(n.unread)} aria-expanded=${open ? 'true' : 'false'} aria-controls="bell-panel"
         onClick=${() => setOpen(!open)}>

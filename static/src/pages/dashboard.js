@@ -126,7 +126,9 @@ const INTEGRATION = {
 function ServiceCard({ svc, isAdmin, now }) {
   const hist = useHistory(svc);
   const hid = `svc-${svc.id.replace(/[^\w-]/g, '-')}`;
-  return html`<li><article class="svc" aria-labelledby=${hid} data-testid="service" data-service=${svc.id} data-status=${svc.status}>
+  const source = svc.source === 'uptime_kuma' ? 'Uptime Kuma' : 'MediaNest check';
+  // the source is part of the name: Kuma may watch "Plex" too
+  return html`<li><article class="svc" aria-labelledby=${`${hid} ${hid}-src`} data-testid="service" data-service=${svc.id} data-status=${svc.status}>
     <header class="svc-head">
       <h3 id=${hid}>${svc.name}</h3>
       <${StatusPill} s=${svc.status} />
@@ -140,7 +142,7 @@ function ServiceCard({ svc, isAdmin, now }) {
     </dl>
     ${svc.message ? html`<p class="svc-msg" data-testid="service-message">${svc.message}</p>` : null}
     ${INTEGRATION[svc.integration] ? html`<p class="svc-warn" role="note">${INTEGRATION[svc.integration]}</p>` : null}
-    <p class="svc-src muted">${svc.source === 'uptime_kuma' ? 'Uptime Kuma' : 'MediaNest check'}
+    <p class="svc-src muted"><span id=${`${hid}-src`}>${source}</span>
       ${isAdmin && svc.visible === false ? html` · <span class="svc-hidden" data-testid="service-hidden">hidden from users</span>` : null}</p>
   </article></li>`;
 }
