@@ -3,7 +3,8 @@
 // check, the message; a sparkline of recent response times), how fresh that
 // is, and the user's own counts. Status comes from lib/status.js (pushed
 // over the WebSocket); while the socket is down the page says so, keeps
-// showing when it last heard, and asks over HTTP every 30 s instead.
+// showing when it last heard, and asks over HTTP every 30 s instead (every
+// 60 s while live: the socket pushes changes of state, not each check's figures).
 // Changes of a service's state are announced in a polite live region.
 import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -15,6 +16,7 @@ import { ago, clock, fullDate } from '../lib/time.js';
 
 const WORD = { up: 'Up', degraded: 'Degraded', down: 'Down', maintenance: 'Maintenance', unknown: 'Unknown' };
 const POLL_MS = 30000;       // HTTP fallback while the socket is down
+const POLL_LIVE_MS = 60000;  // the figures the socket does not push
 const TICK_MS = 15000;       // re-render the "… ago" times
 const HISTORY_MAX = 100;     // as the API: at most 100 points
 
@@ -24,11 +26,13 @@ function useTick(ms) {
   return now;
 }
 
-// While the socket is not online, fetch over HTTP now and then.
-function usePollWhileOffline(ws) {
+// The socket pushes changes of state at once, but not every check's figures
+// (response time, last check): those come over HTTP every minute while the
+// page is visible, and every 30 s while the socket is down.
+function usePoll(ws) {
   useEffect(() => {
-    if (ws === 'online') return undefined;
-    const t = setInterval(refreshStatus, POLL_MS);
+    const t = setInterval(() => { if (document.visibilityState === 'visible') refreshStatus(); },
+      ws === 'online' ? POLL_LIVE_MS : POLL_MS);
     return () => clearInterval(t);
   }, [ws]);
 }
@@ -75,26 +79,31 @@ function StatusPill({ s }) {
     <svg viewBox="0 0 12 12" aria-hidden="true" focusable="false" fill="currentColor" stroke="currentColor">${SHAPES[k]}</svg>${WORD[k]}</span>`;
 }
 
-// Response times as a line (gaps where there was none, ticks where it was down).
-function Sparkline({ points }) {
-  const pts = points.filter((p) => p && p.at);
-  if (pts.length < 2) return html`<div class="spark spark-empty muted">No history yet</div>`;
+// Response times over the last 24 h as a line on a time axis (the API gives
+// 14-minute buckets; pushed checks add points on the right); no line across
+// a gap of more than half an hour, ticks where the service was down.
+const DAY_MS = 864e5, GAP_MS = 30 * 60e3;
+
+function Sparkline({ points, now }) {
+  const pts = points.map((p) => ({ ...p, t: Date.parse(p.at) })).filter((p) => Number.isFinite(p.t) && p.t > now - DAY_MS);
   const times = pts.map((p) => p.responseTimeMs).filter((v) => typeof v === 'number');
+  if (!pts.length) return html`<div class="spark spark-empty muted">No history yet</div>`;
   const max = Math.max(1, ...times), min = times.length ? Math.min(...times) : 0;
-  const n = pts.length, W = 100, H = 24;
-  const x = (i) => (i / (n - 1)) * W;
-  const y = (v) => H - 2 - ((v - min) / Math.max(1, max - min)) * (H - 4);
-  let d = '', pen = false;
-  const ticks = [];
-  pts.forEach((p, i) => {
-    if (typeof p.responseTimeMs === 'number') { d += `${pen ? 'L' : 'M'}${x(i).toFixed(2)} ${y(p.responseTimeMs).toFixed(2)}`; pen = true; } else pen = false;
-    if (p.status === 'down') ticks.push(x(i));
-  });
+  const W = 100, H = 24;
+  const x = (t) => Math.max(0, Math.min(W, ((t - (now - DAY_MS)) / DAY_MS) * W)).toFixed(2);
+  const y = (v) => (H - 2 - ((v - min) / Math.max(1, max - min)) * (H - 4)).toFixed(2);
+  let d = '', prev = null;
+  for (const p of pts) {
+    if (typeof p.responseTimeMs !== 'number') { prev = null; continue; }
+    // a new segment starts with a zero-length stroke: a lone point shows as a dot
+    d += prev != null && p.t - prev <= GAP_MS ? `L${x(p.t)} ${y(p.responseTimeMs)}` : `M${x(p.t)} ${y(p.responseTimeMs)}h0`;
+    prev = p.t;
+  }
   const label = times.length
-    ? `Response time over the last ${n} checks: ${min} to ${max} ms, latest ${times[times.length - 1]} ms`
-    : `No response times in the last ${n} checks`;
+    ? `Response time over the last 24 hours: ${min} to ${max} ms, latest ${times[times.length - 1]} ms`
+    : 'No response times in the last 24 hours';
   return html`<svg class="spark" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label=${label} data-testid="sparkline">
-    ${ticks.map((tx) => html`<line class="spark-down" x1=${tx} x2=${tx} y1=${H - 5} y2=${H} />`)}
+    ${pts.filter((p) => p.status === 'down').map((p) => html`<line class="spark-down" x1=${x(p.t)} x2=${x(p.t)} y1=${H - 5} y2=${H} />`)}
     <path d=${d} /></svg>`;
 }
 
@@ -133,7 +142,7 @@ function ServiceCard({ svc, isAdmin, now }) {
       <h3 id=${hid}>${svc.name}</h3>
       <${StatusPill} s=${svc.status} />
     </header>
-    ${hist ? html`<${Sparkline} points=${hist} />` : html`<div class="spark spark-empty" aria-hidden="true"></div>`}
+    ${hist ? html`<${Sparkline} points=${hist} now=${now} />` : html`<div class="spark spark-empty" aria-hidden="true"></div>`}
     <dl class="svc-facts">
       <div><dt>Response</dt><dd data-testid="service-response">${fmtMs(svc.responseTimeMs)}</dd></div>
       <div><dt>Uptime 24 h</dt><dd>${fmtPct(svc.uptime24h)}</dd></div>
@@ -186,7 +195,7 @@ export function Page({ user }) {
   const err = useStore(statusError);
   const ws = useStore(wsState);
   const now = useTick(TICK_MS);
-  usePollWhileOffline(ws);
+  usePoll(ws);
   const said = useChangeAnnouncer(st && st.services);
   return html`<section class="page dash" aria-labelledby="page-title">
     <div class="page-head"><h1 id="page-title" tabindex="-1">Dashboard</h1><${Freshness} st=${st} ws=${ws} now=${now} /></div>
