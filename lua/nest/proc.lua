@@ -8,6 +8,8 @@
 --   local code, sig = p:wait()            -- exit status; sig = "SIGTERM" etc. or nil
 --   p:stderr()                            -- the last 64 KiB of stderr
 --   p:kill()                              -- SIGTERM; p:kill("KILL"), p:kill(9)
+--   local code, lines, err = proc.run({ "yt-dlp", "--version" }, { timeout = 5 })
+--                                         -- to its end, with a deadline (see run)
 --
 -- spawn opts: cwd; env (table name -> value, replacing the environment;
 -- nil inherits ours); stdin (a string written then closed; nil = /dev/null);
@@ -91,5 +93,27 @@ function Proc:truncated() return self.h:truncated() end
 function Proc:exited() return self.h:exited() end
 function Proc:close() return self.h:close() end
 Proc.__close = Proc.close
+
+-- run(argv, {timeout = s, max_lines = 100, ...spawn opts}) -> code, lines, stderr
+--   | nil, why ("still running after N s", or spawn's error)
+-- A short command run to its end with a deadline (health checks, probes):
+-- stdout's first max_lines lines kept, the child killed (SIGKILL) when the
+-- deadline passes.
+function M.run(argv, opts)
+  opts = opts or {}
+  local timer = require "nest.timer"
+  local p, err = M.spawn(argv, opts)
+  if not p then return nil, tostring(err) end
+  local timed_out = false
+  local t = opts.timeout and timer.at(opts.timeout, function(premature)
+    if not premature then timed_out = true p:kill("KILL") end
+  end)
+  local lines, max = {}, opts.max_lines or 100
+  for line in p:lines() do if #lines < max then lines[#lines + 1] = line end end
+  local code = p:wait()
+  if t then t:cancel() end
+  if timed_out then return nil, ("still running after %g s"):format(opts.timeout) end
+  return code, lines, p:stderr()
+end
 
 return M

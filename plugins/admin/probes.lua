@@ -193,20 +193,9 @@ end
 
 -- Run argv with a deadline; -> exit code, first stdout line, stderr | nil, err
 local function run_bounded(argv, seconds)
-  local proc = require "nest.proc"
-  local timer = require "nest.timer"
-  local p, err = proc.spawn(argv)
-  if not p then return nil, err end
-  local timed_out = false
-  local t = timer.at(seconds, function(premature)
-    if not premature then timed_out = true p:kill("KILL") end
-  end)
-  local first
-  for line in p:lines() do first = first or line end
-  local code = p:wait()
-  t:cancel()
-  if timed_out then return nil, ("still running after %g s"):format(seconds) end
-  return code, first, p:stderr()
+  local code, lines, err = require("nest.proc").run(argv, { timeout = seconds, max_lines = 1 })
+  if not code then return nil, lines end
+  return code, lines[1], err
 end
 
 local function last_line(s)

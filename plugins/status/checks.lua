@@ -18,7 +18,6 @@ local fetch = require "nest.fetch"
 local services = require "nest.services"
 local config = require "nest.config"
 local proc = require "nest.proc"
-local timer = require "nest.timer"
 local napp = require "nest.core.app"
 
 local M = {}
@@ -60,71 +59,70 @@ local function timed(id, name, ms, o)
   return result(id, name, "up", ms, nil)
 end
 
-local function refused(status) return status == 401 or status == 403 end
-
----------------------------------------------------------------------------
-
-function M.plex(s, o)
-  local name = "Plex"
-  local headers = { Accept = "application/json", ["X-Plex-Client-Identifier"] = CLIENT_ID }
+-- The first call every service answers without credentials: the service
+-- is up (or slow) when it answers like itself (looks_right(json) is true).
+-- -> result, or nil + the result to return (down)
+local function reach(id, name, url, headers, o, looks_right)
   local t0 = napp.hrtime()
-  local res, err = get(base(s.url) .. "/identity", headers, o, "plex")
+  local res, err = get(url, headers, o, id)
   local ms = ms_since(t0)
-  if not res then return result("plex", name, "down", nil, "Plex Media Server unreachable: " .. reason(err, o.timeout)) end
-  if res.status ~= 200 then return result("plex", name, "down", ms, ("HTTP %d from Plex's /identity"):format(res.status)) end
-  local mc = (body_json(res) or {}).MediaContainer
-  if type(mc) ~= "table" or not mc.machineIdentifier then
-    return result("plex", name, "down", ms, "The Plex URL answers, but not like a Plex Media Server")
+  if not res then return nil, result(id, name, "down", nil, name .. " unreachable: " .. reason(err, o.timeout)) end
+  local path = url:match("^%a+://[^/]+(.*)$") or url
+  if res.status ~= 200 then return nil, result(id, name, "down", ms, ("HTTP %d from %s"):format(res.status, path)) end
+  if not looks_right(body_json(res) or {}) then
+    return nil, result(id, name, "down", ms, ("The %s URL answers, but not like %s"):format(name, name))
   end
-  local r = timed("plex", name, ms, o)
-  if not s.token or s.token == "" then
-    r.status, r.integration = "degraded", "token_rejected"
-    r.message = "No Plex token is set: sign in as the owner, or set it in Admin › Services"
+  return timed(id, name, ms, o)
+end
+
+-- Then one authenticated call proves MediaNest's credential still works:
+-- 401/403 is the distinct "integration" state an admin acts on (c.fix says how).
+-- c = { secret, integration, missing, refused, what, url, headers }
+local function credential(r, c, o)
+  if not c.secret or c.secret == "" then
+    r.status, r.integration, r.message = "degraded", c.integration, c.missing
     return r
   end
-  headers["X-Plex-Token"] = s.token
-  local lib, lerr = get(base(s.url) .. "/library/sections", headers, o, "plex")
-  if lib and refused(lib.status) then
-    r.status, r.integration = "degraded", "token_rejected"
-    r.message = ("The Plex token was rejected (HTTP %d): sign in again as the owner, "
-                 .. "or update it in Admin › Services"):format(lib.status)
-  elseif not lib then
-    r.status, r.message = "degraded", "Plex's library does not answer: " .. reason(lerr, o.timeout)
-  elseif lib.status ~= 200 then
-    r.status, r.message = "degraded", ("HTTP %d from Plex's library"):format(lib.status)
+  local res, err = get(c.url, c.headers, o, r.id)
+  if res and (res.status == 401 or res.status == 403) then
+    r.status, r.integration, r.message = "degraded", c.integration, c.refused:format(res.status)
+  elseif not res then
+    r.status, r.message = "degraded", c.what .. " does not answer: " .. reason(err, o.timeout)
+  elseif res.status ~= 200 then
+    r.status, r.message = "degraded", ("HTTP %d from %s"):format(res.status, c.what)
   end
   return r
 end
 
+---------------------------------------------------------------------------
+
+function M.plex(s, o)
+  local headers = { Accept = "application/json", ["X-Plex-Client-Identifier"] = CLIENT_ID }
+  local r, down = reach("plex", "Plex", base(s.url) .. "/identity", headers, o, function(v)
+    return type(v.MediaContainer) == "table" and v.MediaContainer.machineIdentifier ~= nil
+  end)
+  if not r then return down end
+  return credential(r, {
+    secret = s.token, integration = "token_rejected", what = "Plex's library",
+    missing = "No Plex token is set: sign in as the owner, or set it in Admin › Services",
+    refused = "The Plex token was rejected (HTTP %d): sign in again as the owner, or update it in Admin › Services",
+    url = base(s.url) .. "/library/sections",
+    headers = { Accept = "application/json", ["X-Plex-Client-Identifier"] = CLIENT_ID, ["X-Plex-Token"] = s.token },
+  }, o)
+end
+
 function M.overseerr(s, o)
-  local name = "Overseerr"
   local api = base(s.url) .. "/api/v1"
-  local t0 = napp.hrtime()
-  local res, err = get(api .. "/status", { Accept = "application/json" }, o, "overseerr")
-  local ms = ms_since(t0)
-  if not res then return result("overseerr", name, "down", nil, "Overseerr unreachable: " .. reason(err, o.timeout)) end
-  if res.status ~= 200 then return result("overseerr", name, "down", ms, ("HTTP %d from Overseerr's /status"):format(res.status)) end
-  local v = body_json(res)
-  if not v or not v.version then
-    return result("overseerr", name, "down", ms, "The Overseerr URL answers, but not like Overseerr")
-  end
-  local r = timed("overseerr", name, ms, o)
-  if not s.api_key or s.api_key == "" then
-    r.status, r.integration = "degraded", "key_rejected"
-    r.message = "No Overseerr API key is set: set it in Admin › Services"
-    return r
-  end
-  local me, merr = get(api .. "/auth/me", { Accept = "application/json", ["X-Api-Key"] = s.api_key }, o, "overseerr")
-  if me and refused(me.status) then
-    r.status, r.integration = "degraded", "key_rejected"
-    r.message = ("The Overseerr API key was rejected (HTTP %d): copy it from Overseerr's "
-                 .. "Settings › General into Admin › Services"):format(me.status)
-  elseif not me then
-    r.status, r.message = "degraded", "Overseerr's API does not answer: " .. reason(merr, o.timeout)
-  elseif me.status ~= 200 then
-    r.status, r.message = "degraded", ("HTTP %d from Overseerr's API"):format(me.status)
-  end
-  return r
+  local r, down = reach("overseerr", "Overseerr", api .. "/status", { Accept = "application/json" }, o,
+    function(v) return v.version ~= nil end)
+  if not r then return down end
+  return credential(r, {
+    secret = s.api_key, integration = "key_rejected", what = "Overseerr's API",
+    missing = "No Overseerr API key is set: set it in Admin › Services",
+    refused = "The Overseerr API key was rejected (HTTP %d): copy it from Overseerr's Settings › General "
+              .. "into Admin › Services",
+    url = api .. "/auth/me", headers = { Accept = "application/json", ["X-Api-Key"] = s.api_key },
+  }, o)
 end
 
 function M.plextv(s, o)
@@ -141,22 +139,6 @@ function M.plextv(s, o)
   return timed("plextv", name, ms, o)
 end
 
--- argv with a deadline -> code, stdout lines | nil, why
-local function run_bounded(argv, seconds)
-  local p, err = proc.spawn(argv)
-  if not p then return nil, tostring(err) end
-  local timed_out = false
-  local t = timer.at(seconds, function(premature)
-    if not premature then timed_out = true p:kill("KILL") end
-  end)
-  local lines = {}
-  for line in p:lines() do if #lines < 20 then lines[#lines + 1] = line end end
-  local code = p:wait()
-  t:cancel()
-  if timed_out then return nil, ("still running after %g s"):format(seconds) end
-  return code, lines, p:stderr()
-end
-
 local function last_line(s)
   s = tostring(s or ""):gsub("%s+$", "")
   return s:match("([^\n]*)$")
@@ -170,7 +152,7 @@ function M.youtube(s, o)
   local name = "YouTube downloads"
   local ytdlp = s.options.ytdlp or "yt-dlp"
   local t0 = napp.hrtime()
-  local code, out, errtext = run_bounded({ ytdlp, "--version" }, o.timeout)
+  local code, out, errtext = proc.run({ ytdlp, "--version" }, { timeout = o.timeout, max_lines = 5 })
   local ms = ms_since(t0)
   if not code then return result("youtube", name, "down", nil, "yt-dlp does not run: " .. tostring(out)) end
   if code ~= 0 then
@@ -179,7 +161,8 @@ function M.youtube(s, o)
   if not s.options.root or s.options.root == "" then
     return result("youtube", name, "down", ms, "No download folder is set (services.youtube.root)")
   end
-  local rcode, lines, rerr = run_bounded({ "sh", "-c", PROBE_ROOT, "sh", config.path(s.options.root) }, o.timeout)
+  local rcode, lines, rerr = proc.run({ "sh", "-c", PROBE_ROOT, "sh", config.path(s.options.root) },
+                                       { timeout = o.timeout })
   if not rcode then return result("youtube", name, "down", ms, "The download folder cannot be checked: " .. tostring(lines)) end
   if rcode ~= 0 then
     return result("youtube", name, "down", ms, "The download folder is not writable: " .. last_line(rerr))
