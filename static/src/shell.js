@@ -102,7 +102,7 @@ function Bell() {
   const onFocusOut = (e) => { if (open && e.relatedTarget && !box.current.contains(e.relatedTarget)) setOpen(false); };
   return html`<div class="bell" ref=${box} onFocusOut=${onFocusOut}>
     <button type="button" class="btn btn-icon bell-btn" ref=${btn} data-testid="bell" data-unread=${n.unread}
-        aria-label=${bellLabel(n.unread)} aria-expanded=${open ? 'true' : 'false'} aria-controls="bell-panel"
+        aria-label=${bellLabel(n.unread)} aria-expanded=${open ? 'true' : 'false'} aria-controls=${open ? 'bell-panel' : undefined}
         onClick=${() => setOpen(!open)}>
       <${BellIcon} />${n.unread ? html`<span class="bell-count" aria-hidden="true">${n.unread > 99 ? '99+' : n.unread}</span>` : null}
     </button>

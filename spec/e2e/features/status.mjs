@@ -281,6 +281,10 @@ export const scenarios = [
     timeout: 60000,
     async run(t) {
       const page = await signedIn(t, 'owner', { viewport: { width: 320, height: 640 } });
+      // what fills the cards and the counts below them is there
+      await card(page, 'Plex').getByRole('img', { name: /^Response time over the last 24 hours: \d+ to \d+ ms/ }).waitFor()
+        .catch(() => { throw new Error('the Plex card has no response-time sparkline with a readable name'); });
+      assert.match(await page.getByTestId('stat-requests').textContent({ timeout: 5000 }), /^\d+$/, 'no request count');
       for (const width of [320, 360]) {
         await page.setViewportSize({ width, height: 740 });
         await card(page, 'Plex').waitFor();

@@ -10,7 +10,7 @@ import { html } from 'htm/preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, describe } from '../lib/api.js';
 import { useStore } from '../lib/store.js';
-import { state as wsState } from '../lib/ws.js';
+import { state as wsState, on } from '../lib/ws.js';
 import { status, statusError, refreshStatus } from '../lib/status.js';
 import { ago, clock, fullDate } from '../lib/time.js';
 
@@ -172,10 +172,26 @@ const STAT_GROUPS = [
 ];
 const cap = (w) => w[0].toUpperCase() + w.slice(1);
 
-function Stats() {
+// The user's requests and downloads change as they happen: count again
+// (at most once a second) when one of theirs does.
+const STAT_EVENTS = ['request:update', 'download:created', 'download:completed', 'download:failed', 'download:cancelled'];
+
+function useStats() {
   const [d, setD] = useState(null);
   const [err, setErr] = useState(null);
-  useEffect(() => { api.get('/dashboard/stats').then(setD, setErr); }, []);
+  useEffect(() => {
+    let live = true, timer = null;
+    const load = () => api.get('/dashboard/stats').then((v) => live && (setD(v), setErr(null)), (e) => live && setErr(e));
+    const soon = () => { if (!timer) timer = setTimeout(() => { timer = null; load(); }, 1000); };
+    const offs = STAT_EVENTS.map((ev) => on(ev, soon));
+    load();
+    return () => { live = false; clearTimeout(timer); offs.forEach((off) => off()); };
+  }, []);
+  return [d, err];
+}
+
+function Stats() {
+  const [d, err] = useStats();
   if (err) return html`<p class="alert" role="alert">Your counts could not be loaded: ${describe(err)}</p>`;
   if (!d) return html`<p class="muted">Loading…</p>`;
   const lib = d.library || {};
