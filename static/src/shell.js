@@ -50,9 +50,11 @@ const bellLabel = (n) => `Notifications, ${n ? `${n} unread` : 'none unread'}`;
 function NoticeItem({ n, close, fail }) {
   // only a same-origin path is followed (never javascript: or another site)
   const link = n.link && safeNext(n.link) === n.link ? n.link : null;
-  const read = () => markRead([n.id]).catch(fail);
+  const item = useRef(null);
+  // the "Mark read" button goes away: focus stays on the item, not the page
+  const read = (e) => markRead([n.id]).then(() => e && item.current && item.current.focus(), fail);
   const follow = () => { if (!n.read) read(); close(false); };
-  return html`<li class="note" data-testid="notification" data-read=${String(!!n.read)} data-type=${n.type}>
+  return html`<li class="note" ref=${item} tabindex="-1" data-testid="notification" data-read=${String(!!n.read)} data-type=${n.type}>
     <p class="note-title">${n.read ? null : html`<span class="note-dot" aria-hidden="true"></span><span class="sr-only">Unread: </span>`}
       ${link ? html`<a href=${link} onClick=${follow}>${n.title}</a>` : n.title}</p>
     ${n.body ? html`<p class="note-body">${n.body}</p>` : null}

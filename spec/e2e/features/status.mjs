@@ -97,6 +97,13 @@ export const scenarios = [
       assert.ok(await nas.filter({ hasText: /\bup\b|back|recover/i }).count() >= 1, 'no "back up" notification about NAS');
       assert.equal(await panel.locator('[data-testid=notification][data-read=false]').count(), before + 2);
 
+      // One read: the count drops by one, focus stays in the list.
+      await nas.filter({ hasText: /down/i }).getByRole('button', { name: /^Mark “.+” read$/ }).first().press('Enter');
+      await page.getByRole('button', { name: `Notifications, ${before + 1} unread` }).waitFor()
+        .catch(() => { throw new Error('"Mark read" did not lower the unread count by one'); });
+      assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'notification', 'focus left the list after "Mark read"');
+
+      await page.getByRole('heading', { name: 'Notifications' }).focus();
       await page.keyboard.press('Tab');
       assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'mark-all-read', 'Tab does not reach "Mark all read"');
       await page.keyboard.press('Enter');
