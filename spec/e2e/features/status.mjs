@@ -309,6 +309,13 @@ export const scenarios = [
       const firstRow = tops.filter((y) => y === tops[0]).length;
       assert.ok(firstRow >= Math.min(4, tops.length), `at 4K only ${firstRow} of ${tops.length} cards share the first row`);
       await t.screenshot(page, 'dashboard-4k');
+
+      // Moving to a page whose chunk is not loaded yet: its heading shows at
+      // once and keeps the focus when the page itself arrives.
+      await page.getByTestId('nav-library').first().click();
+      await page.getByRole('heading', { level: 1, name: 'Library' }).waitFor();
+      await page.waitForFunction(() => !document.querySelector('[aria-busy=true]'));
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'page-title', 'focus is not on the new page\'s heading');
     },
   },
 ];
