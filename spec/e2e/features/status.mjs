@@ -17,15 +17,20 @@ const NAS = { kuma: 4, name: 'NAS' };            // plugins/demo-upstreams/kuma.
 // check for the others.
 const SOURCE = { NAS: 'Uptime Kuma' };
 const card = (page, name) => page.getByRole('article', { name: `${name} ${SOURCE[name] || 'MediaNest check'}`, exact: true });
-const says = (page, name, word) => card(page, name).locator('[data-testid=service-status]', { hasText: new RegExp(`^\\s*${word}\\s*$`, 'i') });
 const bell = (page) => page.getByRole('button', { name: /^Notifications, / });
 
+// Waits for the card to say `word`, checked on every animation frame (a
+// locator's wait polls with back-off, which would add up to half a second
+// to the time measured against the poll interval).
 async function waitSays(page, name, word, timeout, why) {
-  await says(page, name, word).waitFor({ state: 'visible', timeout })
-    .catch(async () => {
-      const now = await card(page, name).getByTestId('service-status').textContent({ timeout: 500 }).catch(() => 'no card');
-      throw new Error(`${why}: the ${name} card did not say "${word}" within ${timeout / 1000}s (it says ${JSON.stringify(now)})`);
-    });
+  const id = await card(page, name).getAttribute('data-service');
+  await page.waitForFunction(([sid, w]) => {
+    const pill = document.querySelector(`[data-testid=service][data-service="${CSS.escape(sid)}"] [data-testid=service-status]`);
+    return !!pill && pill.textContent.trim().toLowerCase() === w;
+  }, [id, word.toLowerCase()], { polling: 'raf', timeout }).catch(async () => {
+    const now = await card(page, name).getByTestId('service-status').textContent({ timeout: 500 }).catch(() => 'no card');
+    throw new Error(`${why}: the ${name} card did not say "${word}" within ${timeout / 1000}s (it says ${JSON.stringify(now)})`);
+  });
 }
 
 async function unreadCount(page) {
@@ -90,7 +95,8 @@ export const scenarios = [
       await page.keyboard.press('Enter');
       const panel = page.getByRole('dialog', { name: 'Notifications' });
       await panel.waitFor({ state: 'visible' });
-      assert.equal(await page.evaluate(() => document.activeElement?.id), 'bell-title', 'focus did not move into the list');
+      await page.waitForFunction(() => document.activeElement?.id === 'bell-title', null, { timeout: 1000 })
+        .catch(() => { throw new Error('focus did not move into the list'); });
       const nas = panel.getByTestId('notification').filter({ hasText: /NAS/ });
       assert.ok(await nas.count() >= 2, `expected two notifications about NAS, got ${await nas.count()}`);
       assert.ok(await nas.filter({ hasText: /down/i }).count() >= 1, 'no "down" notification about NAS');
@@ -101,7 +107,8 @@ export const scenarios = [
       await nas.filter({ hasText: /down/i }).getByRole('button', { name: /^Mark “.+” read$/ }).first().press('Enter');
       await page.getByRole('button', { name: `Notifications, ${before + 1} unread` }).waitFor()
         .catch(() => { throw new Error('"Mark read" did not lower the unread count by one'); });
-      assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'notification', 'focus left the list after "Mark read"');
+      await page.waitForFunction(() => document.activeElement?.dataset.testid === 'notification', null, { timeout: 1000 })
+        .catch(() => { throw new Error('focus left the list after "Mark read"'); });
 
       await page.getByRole('heading', { name: 'Notifications' }).focus();
       await page.keyboard.press('Tab');
@@ -115,7 +122,8 @@ export const scenarios = [
 
       await page.keyboard.press('Escape');
       await panel.waitFor({ state: 'hidden' });
-      assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'bell', 'focus did not return to the bell');
+      await page.waitForFunction(() => document.activeElement?.dataset.testid === 'bell', null, { timeout: 1000 })
+        .catch(() => { throw new Error('focus did not return to the bell'); });
       await assertSamePage(page);
       t.note(`card turned down ${downMs} ms and up ${upMs} ms after the flip (poll interval ${INTERVAL} ms)`);
     },
@@ -315,7 +323,8 @@ export const scenarios = [
       await page.getByTestId('nav-library').first().click();
       await page.getByRole('heading', { level: 1, name: 'Library' }).waitFor();
       await page.waitForFunction(() => !document.querySelector('[aria-busy=true]'));
-      assert.equal(await page.evaluate(() => document.activeElement?.id), 'page-title', 'focus is not on the new page\'s heading');
+      await page.waitForFunction(() => document.activeElement?.id === 'page-title', null, { timeout: 1000 })
+        .catch(() => { throw new Error("focus is not on the new page's heading"); });
     },
   },
 ];
