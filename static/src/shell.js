@@ -91,6 +91,9 @@ function Bell() {
   const last = useStore(arrived);
   const [open, setOpen] = useState(false);
   const box = useRef(null), btn = useRef(null);
+  // each arrival changes the live region, even with the same title as the last
+  const seen = useRef({ last: null, n: 0 });
+  if (last !== seen.current.last) seen.current = { last, n: seen.current.n + 1 };
   const close = (refocus) => { setOpen(false); if (refocus && btn.current) btn.current.focus(); };
   useEffect(() => {
     if (!open) return undefined;
@@ -109,7 +112,7 @@ function Bell() {
       <${BellIcon} />${n.unread ? html`<span class="bell-count" aria-hidden="true">${n.unread > 99 ? '99+' : n.unread}</span>` : null}
     </button>
     ${open ? html`<${BellPanel} n=${n} close=${close} />` : null}
-    <div class="sr-only" role="status" aria-live="polite" data-testid="bell-live">${last ? `New notification: ${last.title}` : ''}</div>
+    <div class="sr-only" role="status" aria-live="polite" data-testid="bell-live">${last ? `New notification: ${last.title}${seen.current.n % 2 ? '' : '\u00a0'}` : ''}</div>
   </div>`;
 }
 

@@ -47,7 +47,10 @@ function useChangeAnnouncer(services) {
     prev.current = new Map(services.map((s) => [s.id, s.status]));
     if (!before) return;
     const changed = services.filter((s) => before.has(s.id) && before.get(s.id) !== s.status);
-    if (changed.length) setSaid(changed.map((s) => `${s.name} is now ${(WORD[s.status] || s.status).toLowerCase()}.`).join(' '));
+    if (!changed.length) return;
+    const text = changed.map((s) => `${s.name} is now ${(WORD[s.status] || s.status).toLowerCase()}.`).join(' ');
+    // the same words again must still change the region, or nothing is read
+    setSaid((was) => (was === text ? `${text}\u00a0` : text));
   }, [services]);
   return said;
 }
