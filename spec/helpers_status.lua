@@ -164,9 +164,13 @@ function hs.clean()
     "DELETE FROM service_status", "DELETE FROM monitor_visibility", "DELETE FROM service_alerts",
     "DELETE FROM cluster_leases WHERE name = 'status-poller'", "DELETE FROM announcements",
   }) do assert(db.query(sql)) end
-  local cache = require "nest.cache"
+  -- the snapshot an earlier run left in Redis (L2) would be served until the
+  -- first cycle's invalidation; redis.call connects first (nest.cache skips
+  -- L2 while this process is not connected yet)
+  local cache, redis = require "nest.cache", require "nest.redis"
   for _, k in ipairs({ "status:snapshot", "status:body:user", "status:body:admin", "status:library-size" }) do
     cache.delete(k)
+    redis.call("DEL", cache.PREFIX .. k)
   end
 end
 

@@ -2,7 +2,9 @@
 -- configured with (nest.services): Plex, Overseerr, plex.tv and the YouTube
 -- tool. They make the dashboard complete without Uptime Kuma.
 --
---   checks.run(opts) -> { result, ... }   one per configured service
+--   checks.plan(opts) -> { {id, fn}, ... }   one per configured service;
+--                                            fn() -> result (the poller runs them concurrently)
+--   checks.plex(s, opts), .overseerr, .plextv, .youtube  one check (s = nest.services.get(name))
 --   opts = { timeout = s, slow_ms = n, min_free_mb = n }
 --   result = { id, name, source = "self", status, responseTimeMs, message,
 --              integration = nil | "token_rejected" | "key_rejected" }

@@ -70,13 +70,17 @@ local function kuma_results(o)
   local s = kuma.configured()
   if not s then return {} end
   local list, why = kuma.poll(s, o)
-  if list then return list end
+  if list then
+    state.kuma_error = nil
+    return list
+  end
   local known = store.kuma_known(view.STALE) or {}
   local out = {}
   for i, m in ipairs(known) do
     out[i] = { id = m.id, name = m.name, source = "uptime_kuma", status = "unknown", message = why }
   end
-  log.warn("status: Uptime Kuma unusable", { error = why })
+  if state.kuma_error ~= why then log.warn("status: Uptime Kuma unusable", { error = why }) end
+  state.kuma_error = why          -- logged once per distinct failure, not every cycle
   return out
 end
 

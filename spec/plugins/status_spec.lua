@@ -115,6 +115,37 @@ describe("status plugin", function()
     end)
   end)
 
+  describe("Uptime Kuma through /metrics (no status page slug)", function()
+    local kuma = require "plugins.status.kuma"
+    local O = { timeout = 5 }
+
+    it("reads every monitor's status and response time with the API key", function()
+      hs.kuma(up, 4, 0)
+      local list = assert(kuma.poll({ url = up:url("/demo/kuma"), options = {}, api_key = "demo-kuma-key" }, O))
+      local by = {}
+      for _, r in ipairs(list) do by[r.id] = r end
+      assert.equal(5, #list)
+      -- Kuma 1.23's metrics carry no monitor id: the name stands in
+      assert.same({ id = "kuma:plex", name = "Plex", source = "uptime_kuma", status = "up",
+                    responseTimeMs = by["kuma:plex"].responseTimeMs }, by["kuma:plex"])
+      assert.is_number(by["kuma:plex"].responseTimeMs)
+      assert.equal("down", by["kuma:nas"].status)
+      assert.is_nil(by["kuma:nas"].responseTimeMs)
+    end)
+
+    it("says Kuma is unreachable when nothing listens there", function()
+      local list, why = kuma.poll({ url = "http://127.0.0.1:1", options = { slug = "demo" } }, O)
+      assert.is_nil(list)
+      assert.truthy(why:match("^Uptime Kuma unreachable: "), why)
+    end)
+
+    it("says the API key was refused", function()
+      local list, why = kuma.poll({ url = up:url("/demo/kuma"), options = {}, api_key = "uk1_wrong" }, O)
+      assert.is_nil(list)
+      assert.equal("Uptime Kuma refused the API key on /metrics (HTTP 401): update it in Admin › Services", why)
+    end)
+  end)
+
   describe("own checks", function()
     it("find Plex down when it fails, and the library and YouTube features unavailable", function()
       hs.control(up, "plex", { failure_rate = 1, failure_status = 500 })
@@ -126,6 +157,21 @@ describe("status plugin", function()
       assert.equal("Plex is down: HTTP 500 from /demo/plex/identity", body.features.library.reason)
       assert.is_false(body.features.youtube.available)
       assert.is_true(body.features.requests.available)
+    end)
+
+    it("find Plex slow (degraded) or unreachable (down), run on their own", function()
+      local checks = require "plugins.status.checks"
+      local plex = { url = up:url("/demo/plex"), token = "demo-token-owner", options = {} }
+      hs.control(up, "plex", { latency_ms = 300 })
+      local r = checks.plex(plex, { timeout = 3, slow_ms = 200 })
+      assert.equal("degraded", r.status)
+      assert.equal("Answers slowly (over 200 ms)", r.message)
+      assert.truthy(r.responseTimeMs >= 300)
+      hs.control(up, "plex", { latency_ms = 0 })
+      r = checks.plex({ url = "http://127.0.0.1:1", token = "x", options = {} }, { timeout = 3, slow_ms = 200 })
+      assert.equal("down", r.status)
+      assert.truthy(r.message:match("^Plex unreachable: "), r.message)
+      assert.is_nil(r.responseTimeMs)
     end)
 
     it("find Overseerr degraded when slower than slow_ms, and requests still available", function()
@@ -181,6 +227,59 @@ describe("status plugin", function()
       assert.is_false(body.features.requests.available)
       db.query("DELETE FROM service_config WHERE name = 'overseerr'")
       hs.await_status(as_alice, "overseerr", "up", 15)
+    end)
+  end)
+
+  describe("the YouTube check", function()
+    local function use(options)
+      assert(services.save("youtube", { options = options }, root.id))
+    end
+    after_each(function()
+      db.query("DELETE FROM service_config WHERE name = 'youtube'")
+      hs.await_status(as_alice, "youtube", "up", 15)
+    end)
+
+    it("is down, saying why, when yt-dlp cannot run", function()
+      use({ ytdlp = "/nonexistent/yt-dlp", root = h.tmpname("-yt") })
+      local s, body = hs.await_status(as_alice, "youtube", "down", 15)
+      assert.truthy(s.message:match("^yt%-dlp does not run: "), s.message)
+      _, body = hs.service(as_alice, "youtube")
+      assert.is_false(body.features.youtube.available)
+      assert.truthy(body.features.youtube.reason:find("The YouTube tool is down", 1, true))
+      assert.is_true(body.features.library.available)
+    end)
+
+    it("is down when yt-dlp hangs, and the poller goes on", function()
+      local script = h.tmpname("-hang")
+      local f = assert(io.open(script, "w"))
+      f:write("#!/bin/sh\nexec sleep 30\n")
+      f:close()
+      os.execute("chmod +x " .. script)
+      use({ ytdlp = script, root = h.tmpname("-yt") })
+      local s = hs.await_status(as_alice, "youtube", "down", 15)
+      assert.equal("yt-dlp does not run: still running after 1.5 s", s.message)
+      -- other services are still checked every cycle meanwhile
+      local before = hs.service(as_alice, "plextv").lastCheckAt
+      h.wait_until(function() return hs.service(as_alice, "plextv").lastCheckAt > before end, 10)
+      os.remove(script)
+    end)
+
+    it("is down when the download folder is not writable", function()
+      use({ ytdlp = h.root .. "/bin/fake-yt-dlp", root = "/proc/medianest-not-writable" })
+      local s = hs.await_status(as_alice, "youtube", "down", 15)
+      assert.truthy(s.message:match("^The download folder is not writable: "), s.message)
+    end)
+
+    it("is degraded when free disk space is under min_free_mb", function()
+      -- the check itself, run here with a threshold no disk meets (real df, real fake yt-dlp)
+      local checks = require "plugins.status.checks"
+      local r = checks.youtube({ options = { ytdlp = h.root .. "/bin/fake-yt-dlp", root = h.tmpname("-yt") } },
+        { timeout = 5, slow_ms = 5000, min_free_mb = 1 << 40 })
+      assert.equal("degraded", r.status)
+      assert.equal(("Low disk space: under %d MB free in the download folder"):format(1 << 40), r.message)
+      r = checks.youtube({ options = { ytdlp = h.root .. "/bin/fake-yt-dlp", root = h.tmpname("-yt") } },
+        { timeout = 5, slow_ms = 5000, min_free_mb = 0 })
+      assert.equal("up", r.status)
     end)
   end)
 
@@ -340,6 +439,28 @@ describe("status plugin", function()
   end)
 
   describe("WebSocket", function()
+    it("keeps users out of the admins' status room", function()
+      local w = hs.ws(app, alice)
+      w:send("subscribe", { topic = "role:admin:status" })
+      local m = assert(w:recv_event(5))
+      assert.equal("error", m.event)
+      assert.equal("FORBIDDEN", m.data.code)
+      w:close()
+    end)
+
+    it("stops sending changes after unsubscribe", function()
+      local w = hs.ws(app, root)
+      hs.subscribe(w)
+      w:send("unsubscribe", { topic = "status" })
+      h.wait_until(function()
+        local m = w:recv_event(1)
+        return m and m.event == "unsubscribed"
+      end, 5)
+      hs.kuma(up, 2, 0)
+      for _, m in ipairs(hs.drain(w, 1.5)) do assert.not_equal("service:status", m.event) end
+      w:close()
+    end)
+
     it("sends status:current on subscribe, then one service:status per change, debounced", function()
       local w = hs.ws(app, alice)
       local current = hs.subscribe(w)
@@ -361,5 +482,22 @@ describe("status plugin", function()
       assert.truthy(events[1].features.library)
       w:close()
     end)
+  end)
+end)
+
+describe("status plugin after a restart", function()
+  it("does not serve the snapshot a previous process left in Redis", function()
+    hs.clean()
+    local cache, redis = require "nest.cache", require "nest.redis"
+    assert(redis.call("PING"))
+    assert(cache.fetch("status:body:user", { ttl = 60 }, function() return '{"services":[],"stale":true}' end))
+    local up = hs.upstreams()
+    local app = hs.start(up, { interval = 30 })
+    local u = hs.user("restart")
+    local c = u:client(app)
+    h.wait_until(function() return hs.service(c, "plex") end, 10, 0.1, "the fresh snapshot")
+    assert.is_nil(c:get(STATUS).json.stale)
+    app:stop()
+    up:stop()
   end)
 end)
