@@ -110,6 +110,12 @@ export const scenarios = [
       await page.waitForFunction(() => document.activeElement?.dataset.testid === 'notification', null, { timeout: 1000 })
         .catch(() => { throw new Error('focus left the list after "Mark read"'); });
 
+      // A second tab of the same browser follows what the first one marks.
+      const other = await page.context().newPage();
+      await other.goto('/');
+      await other.getByRole('button', { name: `Notifications, ${before + 1} unread` }).waitFor();
+      await other.locator('[data-testid=connection][data-state=online]').waitFor();
+
       await page.getByRole('heading', { name: 'Notifications' }).focus();
       await page.keyboard.press('Tab');
       assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'mark-all-read', 'Tab does not reach "Mark all read"');
@@ -117,6 +123,8 @@ export const scenarios = [
       await page.getByRole('button', { name: 'Notifications, none unread' }).waitFor()
         .catch(() => { throw new Error('"Mark all read" did not clear the unread count'); });
       assert.equal(await panel.locator('[data-testid=notification][data-read=false]').count(), 0);
+      await other.getByRole('button', { name: 'Notifications, none unread' }).waitFor({ timeout: 5000 })
+        .catch(() => { throw new Error("the other tab's bell still counts unread notifications"); });
       const api = await (await apiAs(page.context(), t.base)).get('/notifications');
       assert.equal(api.json.unread, 0, 'the server still counts unread notifications');
 

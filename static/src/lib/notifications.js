@@ -2,8 +2,9 @@
 // the top bar. GET /notifications (newest first, paged by `before`) gives the
 // list and the unread count; the WebSocket event `notification` adds one as
 // it happens; POST /notifications/read marks some or all read and answers
-// the new unread count. After a reconnect the first page is fetched again
-// (what arrived while the socket was down is not replayed).
+// the new unread count, and `notification:read` {ids | all, unread} brings
+// the same news to the user's other tabs. After a reconnect the first page
+// is fetched again (what arrived while the socket was down is not replayed).
 //
 //   notices   store: { items, unread, nextBefore, loaded, error }
 //   arrived   store: the latest notification pushed live (for the live region)
@@ -60,6 +61,13 @@ function markLocally(match, unread) {
   patch({ items: notices.get().items.map((n) => (match(n) && !n.read ? { ...n, read: true, readAt: at } : n)), unread });
 }
 
+// Marked read elsewhere (another tab, or this one's own POST echoed).
+function readElsewhere(d) {
+  if (!d || typeof d.unread !== 'number') return;
+  const ids = new Set(Array.isArray(d.ids) ? d.ids : []);
+  markLocally((n) => d.all === true || ids.has(n.id), d.unread);
+}
+
 export async function markRead(ids) {
   const d = await api.post('/notifications/read', { ids });
   const set = new Set(ids);
@@ -73,7 +81,7 @@ export async function markAllRead() {
 
 export function startNotifications() {
   stopNotifications();
-  offs = [on('notification', add), onReconnect(loadFirst)];
+  offs = [on('notification', add), on('notification:read', readElsewhere), onReconnect(loadFirst)];
   loadFirst();
 }
 
