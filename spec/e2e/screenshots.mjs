@@ -61,7 +61,6 @@ try {
     await stage(ctx, page);
     await page.reload();
     await page.locator('[data-testid=service][data-status=down]').first().waitFor();
-    await page.getByTestId('sparkline').first().waitFor();
     await shot('dashboard');
     await page.getByTestId('bell').click();
     await page.getByTestId('bell-panel').waitFor();

@@ -90,7 +90,8 @@ const DAY_MS = 864e5, GAP_MS = 30 * 60e3;
 function Sparkline({ points, now }) {
   const pts = points.map((p) => ({ ...p, t: Date.parse(p.at) })).filter((p) => Number.isFinite(p.t) && p.t > now - DAY_MS);
   const times = pts.map((p) => p.responseTimeMs).filter((v) => typeof v === 'number');
-  if (!pts.length) return html`<div class="spark spark-empty muted">No history yet</div>`;
+  // a lone dot on a day-wide axis says nothing: words until there is a line
+  if (times.length < 2) return html`<div class="spark spark-empty muted">History builds up as checks run</div>`;
   const max = Math.max(1, ...times), min = times.length ? Math.min(...times) : 0;
   const W = 100, H = 24;
   const x = (t) => Math.max(0, Math.min(W, ((t - (now - DAY_MS)) / DAY_MS) * W)).toFixed(2);
@@ -102,9 +103,7 @@ function Sparkline({ points, now }) {
     d += prev != null && p.t - prev <= GAP_MS ? `L${x(p.t)} ${y(p.responseTimeMs)}` : `M${x(p.t)} ${y(p.responseTimeMs)}h0`;
     prev = p.t;
   }
-  const label = times.length
-    ? `Response time over the last 24 hours: ${min} to ${max} ms, latest ${times[times.length - 1]} ms`
-    : 'No response times in the last 24 hours';
+  const label = `Response time over the last 24 hours: ${min} to ${max} ms, latest ${times[times.length - 1]} ms`;
   return html`<svg class="spark" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label=${label} data-testid="sparkline">
     ${pts.filter((p) => p.status === 'down').map((p) => html`<line class="spark-down" x1=${x(p.t)} x2=${x(p.t)} y1=${H - 5} y2=${H} />`)}
     <path d=${d} /></svg>`;
