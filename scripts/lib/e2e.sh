@@ -62,12 +62,16 @@ mn_e2e_prepare() {
 # minute from one address, which the production auth limit (10/min per IP)
 # would rightly refuse; everything else is the default.
 # MN_E2E_PLUGINS="a,b,c" replaces the enabled plugin list (to try the suite
-# against plugins the default config does not enable yet).
+# against plugins the default config does not enable yet). The status poller
+# runs every MN_E2E_STATUS_INTERVAL seconds (default 3, not 30: the status
+# scenarios wait for a flip to show within one interval + 1 s).
+export MN_E2E_STATUS_INTERVAL=${MN_E2E_STATUS_INTERVAL:-3}
 _mn_e2e_config() {
-  local plugins=""
+  local plugins="  plugins = { settings = { status = { interval = $MN_E2E_STATUS_INTERVAL } },"
   if [ -n "${MN_E2E_PLUGINS:-}" ]; then
-    plugins="  plugins = { enabled = { \"${MN_E2E_PLUGINS//,/\", \"}\" } },"
+    plugins+=" enabled = { \"${MN_E2E_PLUGINS//,/\", \"}\" },"
   fi
+  plugins+=" },"
   cat <<EOF
 return {
   rate_limits = {

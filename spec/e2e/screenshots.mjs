@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // spec/e2e/screenshots.mjs — the screenshots in docs/screenshots/: the sign-in
-// page and the signed-in shell (the owner's dashboard), on a phone and on a
-// desktop screen, dark theme. Run by scripts/screenshots, which starts a fresh
-// server (E2E_BASE_URL, E2E_SETUP_URL).
+// page, the signed-in shell (the owner's dashboard as it first appears) and
+// the dashboard with something to show (a demo Kuma monitor down, an
+// announcement, the admin's notifications; then the bell's list open), on a
+// phone and on a desktop screen, dark theme. Run by scripts/screenshots, which
+// starts a fresh server (E2E_BASE_URL, E2E_SETUP_URL).
 //   node screenshots.mjs OUTDIR
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { launch, env } from './lib/browser.mjs';
 import { signIn, signInButton } from './lib/ui.mjs';
+import { apiAs, demo, eventually } from './lib/api.mjs';
 
 const outDir = resolve(process.argv[2] || 'docs/screenshots');
 mkdirSync(outDir, { recursive: true });
@@ -27,6 +30,18 @@ try {
     await signIn(page, 'owner');
     await ctx.close();
   }
+  let staged = false;
+  // Something to show: the NAS down (long enough for the admin to be told)
+  // and an announcement.
+  const stage = async (ctx, page) => {
+    if (staged) return;
+    staged = true;
+    const admin = await apiAs(ctx, E.base);
+    await admin.post('/admin/announcements', { message: 'Plex maintenance on Sunday, 02:00–03:00 UTC: playback may stop for a few minutes.', level: 'warning' });
+    await demo(E.base, 'kuma/_control/monitors/4', { status: 0, msg: 'No answer to ping for 60 s' });
+    await eventually(async () => /[1-9]\d* unread/.test(await page.getByTestId('bell').getAttribute('aria-label')),
+      { timeout: 60000, what: 'the admin notified of the NAS being down' });
+  };
   for (const [size, opts] of Object.entries(SIZES)) {
     const ctx = await browser.newContext({ ...opts, colorScheme: 'dark', reducedMotion: 'reduce' });
     ctx.setDefaultTimeout(15000);
@@ -43,6 +58,13 @@ try {
     await shot('signin');
     await signIn(page, 'owner');
     await shot('shell');
+    await stage(ctx, page);
+    await page.reload();
+    await page.locator('[data-testid=service][data-status=down]').first().waitFor();
+    await shot('dashboard');
+    await page.getByTestId('bell').click();
+    await page.getByTestId('bell-panel').waitFor();
+    await shot('notifications');
     await ctx.close();
   }
 } finally {

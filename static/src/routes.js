@@ -1,13 +1,15 @@
 // routes.js — the app's pages. `soon` says what a page is waiting for; the
-// feature work replaces it with the page. Page keys (the first path
-// segment) label web-vitals; the RUM endpoint accepts exactly these.
+// feature work replaces it with the page. `feature` names the entry of
+// GET /dashboard/status's `features` the page needs: while it is
+// unavailable the navigation greys the item out and the page says why.
+// Page keys (the first path segment) label web-vitals; the RUM endpoint
+// accepts exactly these.
 export const ROUTES = [
-  { path: '/', key: 'dashboard', title: 'Dashboard', icon: 'home',
-    soon: 'Service status (Plex, Overseerr and what Uptime Kuma watches) is coming with the dashboard and service status work.' },
-  { path: '/library', key: 'library', title: 'Library', icon: 'film' },
-  { path: '/requests', key: 'requests', title: 'Requests', icon: 'inbox',
+  { path: '/', key: 'dashboard', title: 'Dashboard', icon: 'home' },
+  { path: '/library', key: 'library', title: 'Library', icon: 'film', feature: 'library' },
+  { path: '/requests', key: 'requests', title: 'Requests', icon: 'inbox', feature: 'requests',
     soon: 'Searching for titles and requesting them through Overseerr is coming with the requests work.' },
-  { path: '/youtube', key: 'youtube', title: 'YouTube', icon: 'download',
+  { path: '/youtube', key: 'youtube', title: 'YouTube', icon: 'download', feature: 'youtube',
     soon: 'Downloading YouTube playlists into Plex is coming with the YouTube downloads work.' },
   { path: '/admin', key: 'admin', title: 'Admin', icon: 'shield', admin: true,
     soon: 'Managing users, services, monitors and the runtime is coming with the admin work.' },
