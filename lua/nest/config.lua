@@ -56,6 +56,7 @@ local function defaults()
       ping_interval = 25, pong_timeout = 60, close_timeout = 5,
       max_message = 1024 * 1024,
       queue_max = 1024, queue_bytes = 8 * 1024 * 1024,   -- a client this far behind is closed
+      stall_timeout = 10,               -- reading stops above half a queue limit; this long: closed
       test_token = nil, test_user = "test",             -- spec-only upgrade hook (off when nil)
     },
     -- Integrations. The admin's saved settings (service_config) win over these;
