@@ -47,6 +47,8 @@ local function defaults()
     rate_limits = {
       api = { limit = 100, window = 60 },
       auth = { limit = 10, window = 60, by = "ip" },
+      auth_poll = { limit = 120, window = 60, by = "ip" },   -- PIN polls (not counted in api)
+      auth_lookup = { limit = 30, window = 60, by = "ip" },  -- credentials that match no session
       search = { limit = 30, window = 60 },
       media_request = { limit = 20, window = 3600 },
       youtube = { limit = 5, window = 3600 },

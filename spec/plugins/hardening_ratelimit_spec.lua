@@ -1,0 +1,113 @@
+-- spec/plugins/hardening_ratelimit_spec.lua — anonymous callers are behind
+-- limits too (issue 17): the `api` limit covers public /api routes (per IP
+-- for anonymous callers, per user once signed in), sign-in polling has its
+-- own limit instead, and credentials that match no session (each one a
+-- database lookup, on any route) are bounded per IP. Limits are small
+-- here and counted in process (no Redis), so each app starts from zero.
+local h = require "spec.helpers"
+local db = require "nest.db"
+local crypto = require "nest.crypto"
+local config = require "nest.config"
+
+local TAG = "hrl" .. crypto.hex(crypto.random(4))
+
+local LIMITS = {
+  api = { limit = 5, window = 60 },
+  auth = { limit = 100, window = 60, by = "ip" },
+  auth_poll = { limit = 8, window = 60, by = "ip" },
+  auth_lookup = { limit = 4, window = 60, by = "ip" },
+}
+
+local function start(plugins)
+  return h.start({ plugins = plugins or { "health", "auth", "ratelimit" },
+                   config = { redis = { url = "" }, rate_limits = LIMITS } })
+end
+
+local function bearer_for_new_user(app)
+  local id = assert(db.query("INSERT INTO users (username, email, role) VALUES ($1, $2, 'user') RETURNING id",
+    TAG .. "-u", TAG .. "-u@example.invalid"))[1].id
+  local token = crypto.token(32)
+  assert(db.query([[INSERT INTO session_tokens (user_id, token_hash, kind, name, expires_at)
+                    VALUES ($1, $2, 'api', 'spec', now() + interval '1 day')]], id, crypto.sha256(token)))
+  local c = app:client()
+  c.headers.Authorization = "Bearer " .. token
+  return c
+end
+
+describe("anonymous rate limits", function()
+  local app
+  after_each(function() if app then app:stop() end app = nil end)
+  teardown(function() db.query("DELETE FROM users WHERE username LIKE $1", TAG .. "-%") end)
+
+  it("counts anonymous calls to public /api routes against api, per IP", function()
+    app = start()
+    local anon = app:client()
+    for i = 1, 5 do
+      local r = anon:get(i % 2 == 0 and "/api/v1/setup" or "/api/v1/auth/session")
+      assert.is_true(r.status == 200 or r.status == 401, r.status)
+      assert.equal("5", r.headers["x-ratelimit-limit"])
+    end
+    local r = anon:get("/api/v1/setup")
+    assert.equal(429, r.status)
+    assert.equal("api", r.json.error.details.limit)
+    assert.truthy(r.headers["retry-after"])
+    -- a signed-in caller from the same address has a budget of its own
+    local user = bearer_for_new_user(app)
+    assert.equal(200, user:get("/api/v1/auth/session").status)
+    -- routes outside /api are not counted
+    assert.equal(200, anon:get("/health").status)
+  end)
+
+  it("limits sign-in polls with auth_poll instead of api", function()
+    app = start()
+    local anon = app:client()
+    for i = 1, 8 do
+      local r = anon:get("/api/v1/auth/plex/pin/999999999")
+      assert.equal(404, r.status, "poll " .. i)
+      assert.equal("8", r.headers["x-ratelimit-limit"])
+    end
+    local r = anon:get("/api/v1/auth/plex/pin/999999999")
+    assert.equal(429, r.status)
+    assert.equal("auth_poll", r.json.error.details.limit)
+    -- the polls took nothing from the api budget
+    r = anon:get("/api/v1/setup")
+    assert.equal(200, r.status)
+    assert.equal("4", r.headers["x-ratelimit-remaining"])
+  end)
+
+  it("stops looking up unknown credentials from an address past auth_lookup", function()
+    app = start()
+    local function guess(path)
+      local c = app:client()
+      c.headers.Authorization = "Bearer " .. crypto.token(32)
+      return c:get(path)
+    end
+    for i = 1, 4 do assert.equal(200, guess("/health").status, "guess " .. i) end
+    local r = guess("/health")
+    assert.equal(429, r.status)
+    assert.equal("auth_lookup", r.json.error.details.limit)
+    assert.truthy(tonumber(r.headers["retry-after"]) >= 1)
+    -- a session cookie that matches nothing is the same guess
+    local c = app:client()
+    r = c:get("/health", { headers = { Cookie = "mn_session=" .. crypto.token(32) } })
+    assert.equal(429, r.status)
+    -- without credentials nothing is looked up: still served
+    assert.equal(200, app:client():get("/health").status)
+  end)
+
+  it("puts every public /api route of the default plugins behind a limit", function()
+    local saved = config.get()
+    app = h.start({ plugins = config.defaults().plugins.enabled,
+                    config = { redis = { url = "" }, rate_limits = LIMITS } })
+    config.use(saved)
+    local anon = app:client()
+    local ROUTES = {
+      { "GET", "/api/v1/health" }, { "GET", "/api/v1/setup" }, { "GET", "/api/v1/auth/session" },
+      { "POST", "/api/v1/auth/logout" }, { "POST", "/api/v1/analytics/rum", { name = "LCP", value = 1 } },
+    }
+    for _, rt in ipairs(ROUTES) do
+      local r = assert(anon:request(rt[1], rt[2], { json = rt[3] }))
+      assert.truthy(r.headers["x-ratelimit-limit"], rt[1] .. " " .. rt[2] .. " answered without a limit")
+    end
+  end)
+end)
