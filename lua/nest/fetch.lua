@@ -10,10 +10,21 @@
 --     max_size = 1048576,             -- response body limit (default 10 MiB)
 --     follow = true,                  -- follow redirects (off by default; max 5)
 --     service = "overseerr",          -- label of upstream_request_duration_seconds
+--     addresses = "public",           -- or "lan" (default): see "Addresses" below
 --   })
 --   res = { status, ok, headers (lower-case), body, json(), new_connections,
 --           redirects, url, duration }
---   err = "timeout" | "connect refused: ..." | "too large" | ...
+--   err = "timeout" | "connect refused: ..." | "too large" |
+--         "address not allowed: <ip> (...)" | ...
+--   fetch.resolve(host) -> {{address, class = "public"|"private"|"forbidden"}, ...}
+--
+-- Addresses: every request refuses link-local, cloud-metadata and reserved
+-- addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200,
+-- multicast...); addresses = "public" refuses loopback and private
+-- networks too. The check is on the address actually connected to (after
+-- DNS, for every address and redirect, and again on a kept-alive
+-- connection), so a name that resolves to a metadata address is refused
+-- like the literal (core/fetch.c, fetch_addr_class).
 --
 -- The body is decoded (gzip, deflate, br are asked for and undone), so
 -- res.headers["content-length"] / ["content-encoding"] describe the wire,
@@ -124,6 +135,7 @@ function M.fetch(url, opts)
     follow = opts.follow and true or false,
     max_redirects = type(opts.follow) == "number" and opts.follow or opts.max_redirects,
     service = opts.service,
+    addresses = opts.addresses,
     max_host_connections = defaults.max_host_connections,
   })
   if not res then return nil, err, detail end
@@ -132,5 +144,6 @@ function M.fetch(url, opts)
 end
 
 M.stats = core.stats
+M.resolve = core.resolve
 
 return setmetatable(M, { __call = function(_, url, opts) return M.fetch(url, opts) end })
