@@ -5,38 +5,23 @@
 -- req:json(), WebSocket message and upstream answer) and in
 -- req:query_params() (every query validator).
 local h = require "spec.helpers"
-local db = require "nest.db"
+local hh = require "spec.helpers_hardening"
 local crypto = require "nest.crypto"
 local hw = require "spec.helpers_ws"
 
 local TAG = "hin" .. crypto.hex(crypto.random(4))
-
-local function make_user(name, role)
-  return assert(db.query("INSERT INTO users (username, email, role) VALUES ($1, $2, $3) RETURNING id",
-    TAG .. "-" .. name, TAG .. "-" .. name .. "@example.invalid", role))[1].id
-end
-
-local function make_token(user_id)
-  local token = crypto.token(32)
-  assert(db.query([[INSERT INTO session_tokens (user_id, token_hash, kind, name, expires_at)
-                    VALUES ($1, $2, 'api', 'spec', now() + interval '1 day')]],
-    user_id, crypto.sha256(token)))
-  return token
-end
 
 describe("bad input", function()
   local app, admin, user
 
   setup(function()
     app = h.start({ plugins = { "health", "auth", "admin", "ws" } })
-    admin = app:client()
-    admin.headers.Authorization = "Bearer " .. make_token(make_user("root", "admin"))
-    user = app:client()
-    user.headers.Authorization = "Bearer " .. make_token(make_user("plain", "user"))
+    admin = hh.bearer(app, TAG .. "-root", "admin")
+    user = hh.bearer(app, TAG .. "-plain", "user")
   end)
 
   teardown(function()
-    db.query("DELETE FROM users WHERE username LIKE $1", TAG .. "-%")
+    hh.cleanup(TAG)
     app:stop()
   end)
 

@@ -11,6 +11,7 @@
 -- fails the spec instead of taking the machine's memory.
 local h = require "spec.helpers"
 local hw = require "spec.helpers_ws"
+local hh = require "spec.helpers_hardening"
 local napp = require "nest.core.app"
 local timer = require "nest.timer"
 
@@ -18,12 +19,7 @@ local TOKEN = "spec-token"
 local RSS_BOUND = 64 * 1024 * 1024   -- growth allowed over the baseline
 local ATTACK_LIMIT = 15              -- seconds the flooder may last
 
-local function rss()
-  local f = assert(io.open("/proc/self/statm"))
-  local _, pages = f:read("n", "n")
-  f:close()
-  return pages * 4096
-end
+local rss = hh.rss
 
 local function start(ws_cfg)
   local wcfg = { test_token = TOKEN, stall_timeout = 2 }

@@ -6,6 +6,7 @@
 -- a saved secret never goes to another origin than the one it was saved
 -- for; the admin form refuses oversized and key-heavy bodies at once.
 local h = require "spec.helpers"
+local hh = require "spec.helpers_hardening"
 local db = require "nest.db"
 local json = require "nest.json"
 local crypto = require "nest.crypto"
@@ -102,19 +103,13 @@ describe("admin services and secrets", function()
     services.forget()
     app = h.start({ plugins = { "health", "auth", "admin" },
                     config = { plugins = { settings = { admin = { test_timeout = 3 } } } } })
-    local id = assert(db.query("INSERT INTO users (username, email, role) VALUES ($1, $2, 'admin') RETURNING id",
-      TAG .. "-root", TAG .. "@example.invalid"))[1].id
-    local token = crypto.token(32)
-    assert(db.query([[INSERT INTO session_tokens (user_id, token_hash, kind, name, expires_at)
-                      VALUES ($1, $2, 'api', 'spec', now() + interval '1 day')]], id, crypto.sha256(token)))
-    admin = app:client()
-    admin.headers.Authorization = "Bearer " .. token
+    admin = hh.bearer(app, TAG .. "-root", "admin")
   end)
 
   teardown(function()
     db.query("DELETE FROM service_config")
     services.forget()
-    db.query("DELETE FROM users WHERE username LIKE $1", TAG .. "-%")
+    hh.cleanup(TAG)
     app:stop()
   end)
 

@@ -5,7 +5,7 @@
 -- database lookup, on any route) are bounded per IP. Limits are small
 -- here and counted in process (no Redis), so each app starts from zero.
 local h = require "spec.helpers"
-local db = require "nest.db"
+local hh = require "spec.helpers_hardening"
 local crypto = require "nest.crypto"
 local config = require "nest.config"
 
@@ -23,21 +23,10 @@ local function start(plugins)
                    config = { redis = { url = "" }, rate_limits = LIMITS } })
 end
 
-local function bearer_for_new_user(app)
-  local id = assert(db.query("INSERT INTO users (username, email, role) VALUES ($1, $2, 'user') RETURNING id",
-    TAG .. "-u", TAG .. "-u@example.invalid"))[1].id
-  local token = crypto.token(32)
-  assert(db.query([[INSERT INTO session_tokens (user_id, token_hash, kind, name, expires_at)
-                    VALUES ($1, $2, 'api', 'spec', now() + interval '1 day')]], id, crypto.sha256(token)))
-  local c = app:client()
-  c.headers.Authorization = "Bearer " .. token
-  return c
-end
-
 describe("anonymous rate limits", function()
   local app
   after_each(function() if app then app:stop() end app = nil end)
-  teardown(function() db.query("DELETE FROM users WHERE username LIKE $1", TAG .. "-%") end)
+  teardown(function() hh.cleanup(TAG) end)
 
   it("counts anonymous calls to public /api routes against api, per IP", function()
     app = start()
@@ -52,7 +41,7 @@ describe("anonymous rate limits", function()
     assert.equal("api", r.json.error.details.limit)
     assert.truthy(r.headers["retry-after"])
     -- a signed-in caller from the same address has a budget of its own
-    local user = bearer_for_new_user(app)
+    local user = hh.bearer(app, TAG .. "-u")
     assert.equal(200, user:get("/api/v1/auth/session").status)
     -- routes outside /api are not counted
     assert.equal(200, anon:get("/health").status)
