@@ -7,6 +7,8 @@
 --   local c = hh.bearer(app, tag .. "-root", "admin")   -- app:client() + Authorization
 --   hh.cleanup(tag)                                     -- drop the users made with that prefix
 --   hh.rss() -> bytes
+--   hh.sanitized() -> true under ASan (its quarantine keeps freed memory
+--                     resident: RSS bounds hold for the plain build only)
 local db = require "nest.db"
 local crypto = require "nest.crypto"
 
@@ -32,6 +34,14 @@ function hh.rss()
   local _, pages = f:read("n", "n")
   f:close()
   return pages * 4096
+end
+
+function hh.sanitized()
+  local f = io.open("/proc/self/maps")
+  if not f then return false end
+  local s = f:read("a")
+  f:close()
+  return s:find("libasan", 1, true) ~= nil
 end
 
 return hh

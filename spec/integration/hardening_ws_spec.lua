@@ -17,6 +17,11 @@ local timer = require "nest.timer"
 
 local TOKEN = "spec-token"
 local RSS_BOUND = 64 * 1024 * 1024   -- growth allowed over the baseline
+-- ASan's quarantine keeps up to 256 MiB of freed memory resident: there the
+-- bound is not asserted (the plain build is where it is measured) and the
+-- attack's safety stop is moved past the quarantine
+local SANITIZED = hh.sanitized()
+local STOP_AT = SANITIZED and 512 * 1024 * 1024 or 2 * RSS_BOUND
 local ATTACK_LIMIT = 15              -- seconds the flooder may last
 
 local rss = hh.rss
@@ -51,7 +56,7 @@ local function flood(app, attacker, victim, payload_len)
   local st = { peak = 0, worst = 0, rounds = 0 }
   local t0 = napp.hrtime()
   timer.at(0, function()
-    while napp.hrtime() - t0 < ATTACK_LIMIT and rss() - base < 2 * RSS_BOUND do
+    while napp.hrtime() - t0 < ATTACK_LIMIT and rss() - base < STOP_AT do
       if not attacker.conn:write(chunk) then st.ended = true break end
     end
     st.secs = napp.hrtime() - t0
@@ -92,7 +97,9 @@ describe("websocket hardening: control frames", function()
       st.ended and "closed" or "NOT closed", st.secs, st.peak / 1048576, st.rounds, st.worst * 1000))
     assert.is_true(st.ended, "the flooder was not closed")
     assert.is_true(st.secs < within, ("closed after %.1f s"):format(st.secs))
-    assert.is_true(st.peak < RSS_BOUND, ("RSS grew %.0f MiB"):format(st.peak / 1048576))
+    if not SANITIZED then
+      assert.is_true(st.peak < RSS_BOUND, ("RSS grew %.0f MiB"):format(st.peak / 1048576))
+    end
     assert.is_true(st.worst < 0.5, ("a victim round trip took %.0f ms"):format(st.worst * 1000))
     -- the victim is still connected and served after the attack
     victim:send("ping", { n = "after" })
