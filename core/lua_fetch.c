@@ -18,7 +18,8 @@
  *           or curl's message; detail is curl's
  *           own message.
  *   resolve(host) -> {{address, class = "public"|"private"|"forbidden"}, ...}
- *                  | nil, "resolve failed: ..."   (getaddrinfo on libuv's pool)
+ *                  | nil, "resolve failed: ..."   (getaddrinfo on libuv's pool,
+ *                  at most 3 s)
  * The task yields until the response is complete. A cancelled task (its
  * client went away, the app stops) cancels the transfer; it is never resumed.
  * Bad arguments (method, header lines) raise.
@@ -288,18 +289,43 @@ static int l_request(lua_State *L) {
 
 /* ---- resolve(host) -------------------------------------------------------- */
 
-typedef struct resolve_op {
+/* The lookup runs on libuv's thread pool and cannot be stopped once
+ * running: it has a struct of its own (resolve_req) that its callback
+ * frees, and the op only points at it while it waits. A cancelled or
+ * expired op detaches itself; the callback then drops the answer. */
+#define RESOLVE_TIMEOUT 3.0
+
+typedef struct resolve_op resolve_op;
+typedef struct resolve_req { uv_getaddrinfo_t req; resolve_op *op; } resolve_req;
+struct resolve_op {
     sched_op op;
-    uv_getaddrinfo_t req;
+    resolve_req *rq;           /* NULL once answered or detached */
     struct addrinfo *res;
-    int status, cancelled;
-} resolve_op;
+    int status;
+};
+
+static void resolve_detach(resolve_op *o) {
+    if (!o->rq) return;
+    o->rq->op = NULL;
+    uv_cancel((uv_req_t *)&o->rq->req);   /* its callback still comes, and frees rq */
+    o->rq = NULL;
+}
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
-    resolve_op *o = req->data;
-    if (o->cancelled) { uv_freeaddrinfo(res); free(o); return; }   /* the task is gone */
+    resolve_req *rq = req->data;
+    resolve_op *o = rq->op;
+    free(rq);
+    if (!o) { uv_freeaddrinfo(res); return; }
+    o->rq = NULL;
     o->status = status;
     o->res = res;
+    sched_op_wake(&o->op);
+}
+
+static void resolve_expired(sched_op *op) {
+    resolve_op *o = (resolve_op *)op;
+    resolve_detach(o);
+    o->status = UV_ETIMEDOUT;
     sched_op_wake(&o->op);
 }
 
@@ -333,35 +359,43 @@ static int resolve_push(sched_op *op, lua_State *L) {
 
 static void resolve_release(sched_op *op) {
     resolve_op *o = (resolve_op *)op;
+    resolve_detach(o);
     uv_freeaddrinfo(o->res);
     free(o);
 }
 
-/* The lookup runs on libuv's thread pool: it cannot be stopped once running,
- * so the op is freed by on_resolved (uv_cancel succeeded or not: the
- * callback always comes, with UV_ECANCELED when it did). */
 static void resolve_cancel(sched_op *op) {
     resolve_op *o = (resolve_op *)op;
-    o->cancelled = 1;
-    uv_cancel((uv_req_t *)&o->req);
+    resolve_detach(o);
+    free(o);
 }
 
 static int l_resolve(lua_State *L) {
     const char *host = luaL_checkstring(L, 1);
     luaL_argcheck(L, *host && strlen(host) <= 253, 1, "host name expected");
     resolve_op *o = calloc(1, sizeof *o);
-    if (!o) return luaL_error(L, "out of memory");
+    resolve_req *rq = calloc(1, sizeof *rq);
+    if (!o || !rq) { free(o); free(rq); return luaL_error(L, "out of memory"); }
     o->op.push = resolve_push;
     o->op.release = resolve_release;
     o->op.cancel = resolve_cancel;
-    o->req.data = o;
-    if (sched_op_begin(L, &o->op, "nest.fetch.resolve") != 0) { free(o); return lua_error(L); }
+    if (sched_op_begin(L, &o->op, "nest.fetch.resolve") != 0) { free(o); free(rq); return lua_error(L); }
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    int rc = uv_getaddrinfo(app_loop(app_from_lua(L)), &o->req, on_resolved, host, NULL, &hints);
-    if (rc != 0) { o->status = rc; sched_op_wake(&o->op); }
+    uv_loop_t *loop = app_loop(app_from_lua(L));
+    rq->req.data = rq;
+    rq->op = o;
+    int rc = uv_getaddrinfo(loop, &rq->req, on_resolved, host, NULL, &hints);
+    if (rc != 0) {
+        free(rq);
+        o->status = rc;
+        sched_op_wake(&o->op);
+    } else {
+        o->rq = rq;
+        sched_op_deadline(&o->op, loop, RESOLVE_TIMEOUT, resolve_expired);
+    }
     return sched_wait(L);
 }
 
