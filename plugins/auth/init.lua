@@ -12,7 +12,8 @@
 -- token up in PostgreSQL (one indexed query): a revoked token, a disabled
 -- user or a logout elsewhere (another instance, `medianest user disable`)
 -- takes effect on the very next request. Lookups that find nothing are
--- bounded per client IP (plugins/auth/guard.lua, rate_limits.auth_lookup).
+-- remembered and bounded per client IP (plugins/auth/guard.lua,
+-- rate_limits.auth_lookup).
 local crypto = require "nest.crypto"
 local json = require "nest.json"
 local config = require "nest.config"
@@ -43,9 +44,13 @@ local function resolve(raw, kind, route)
   return sessions.resolve(raw, kind), true
 end
 
-local function lookup(req, raw, kind, route)
+-- -> info | nil (anonymous) | false (429 written: look nothing more up)
+local function lookup(req, res, raw, kind, route)
+  local seen = guard.check(req, res, raw)
+  if seen == "blocked" then return false end
+  if seen == "unknown" then return nil end
   local info, answered = resolve(raw, kind, route)
-  if not info and answered and not guard.test_token(raw) then guard.failed(req) end
+  if not info and answered then guard.failed(req, raw) end
   return info
 end
 
@@ -68,17 +73,15 @@ end
 function plugin.before(req, res, route)
   local raw, kind, via = credential(req, route)
   if not raw then return end
-  if guard.blocked(req, res) then return end
-  local info = lookup(req, raw, kind, route)
-  if via == "query" then
-    if info then via = "bearer"
-    else
-      -- an unknown ?token= may be another hook's (websocket.test_token): a
-      -- session cookie may still sign the request in
-      raw = req:cookie(cookies.session_name())
-      if not raw or raw == "" then return end
-      via, info = "cookie", lookup(req, raw, "session", route)
-    end
+  local info = lookup(req, res, raw, kind, route)
+  if via == "query" and info == nil then
+    -- an unknown ?token= may be another hook's (websocket.test_token): a
+    -- session cookie may still sign the request in
+    raw = req:cookie(cookies.session_name())
+    if not raw or raw == "" then return end
+    via, info = "cookie", lookup(req, res, raw, "session", route)
+  elseif via == "query" and info then
+    via = "bearer"
   end
   if not info then return end
   if info.stale then

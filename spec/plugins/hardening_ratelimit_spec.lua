@@ -84,6 +84,25 @@ describe("anonymous rate limits", function()
     assert.equal(200, app:client():get("/health").status)
   end)
 
+  it("looks a stale credential up once: sent again, it is anonymous without a query", function()
+    app = start()
+    -- a browser holding a revoked cookie that keeps polling: one lookup,
+    -- then remembered; it never reaches auth_lookup's 4
+    local stale = "mn_session=" .. crypto.token(32)
+    for i = 1, 20 do
+      local r = app:client():get("/api/v1/auth/session", { headers = { Cookie = stale } })
+      if i <= 5 then
+        assert.equal(401, r.status, "request " .. i)
+      else                                  -- api's 5 a minute, never auth_lookup's 4
+        assert.equal(429, r.status, "request " .. i)
+        assert.equal("api", r.json.error.details.limit)
+      end
+    end
+    -- the address may still present new credentials
+    local r = app:client():get("/health", { headers = { Authorization = "Bearer " .. crypto.token(32) } })
+    assert.equal(200, r.status)
+  end)
+
   it("puts every public /api route of the default plugins behind a limit", function()
     local saved = config.get()
     app = h.start({ plugins = config.defaults().plugins.enabled,
