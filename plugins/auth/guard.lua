@@ -8,8 +8,8 @@
 --     revoked cookie and polling — it is anonymous at once, no query. A
 --     token cannot become valid later (a new session gets a new one), so
 --     this changes no answer.
---   * Distinct unknown credentials count per client IP against
---     rate_limits.auth_lookup; past it, that IP's credentials not seen
+--   * Distinct unknown credentials count per client IP (per instance)
+--     against rate_limits.auth_lookup; past it, that IP's credentials not seen
 --     before are not looked up until the window lets them (429
 --     RATE_LIMITED). Good credentials never count.
 --
@@ -50,7 +50,9 @@ function M.failed(req, raw)
   l1.set(unknown_key(raw), 1, M.UNKNOWN_TTL)
   local l = rl.limit(M.LIMIT)
   if not l then return end                -- limit not configured: nothing to count against
-  local d = rl.check(M.LIMIT, "ip:" .. tostring(req.ip), l)
+  -- counted per instance (L1), like what it protects against is judged:
+  -- each instance bounds the queries it makes
+  local d = rl.check_local(M.LIMIT, "ip:" .. tostring(req.ip), l)
   -- that was the last one the window allows: look no new one up
   if not d.allowed or d.remaining == 0 then
     local wait = d.retry_after or d.reset
