@@ -51,20 +51,7 @@ local function is_secret(k)
   return false
 end
 
-local DEFAULT_PORT = { http = "80", https = "443" }
-
-function M.origin(url)
-  if type(url) ~= "string" then return nil end
-  local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]*)")
-  if not scheme then return nil end
-  scheme = scheme:lower()
-  authority = authority:gsub("^.*@", ""):lower()
-  local host, port = authority:match("^(%[[^%]]*%])(.*)$")
-  if not host then host, port = authority:match("^([^:]*)(.*)$") end
-  port = port:match("^:(%d+)$") or DEFAULT_PORT[scheme]
-  if not host or host == "" or not port then return nil end
-  return scheme .. "://" .. host .. ":" .. port
-end
+function M.origin(url) return require("nest.fetch").origin(url) end
 
 local function host_of(url)
   local o = M.origin(url)

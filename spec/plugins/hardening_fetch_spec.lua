@@ -66,6 +66,23 @@ describe("outbound fetch addresses", function()
     assert.matches("^address not allowed: 127%.0%.0%.1", err)
   end)
 
+  it("follows a redirect to another origin without the caller's headers", function()
+    local other = ("http://localhost:%d/up/echo"):format(up.port)       -- same server, another origin
+    local hdr = { ["X-Api-Key"] = "secret-" .. TAG, Accept = "application/json" }
+    local res = assert(fetch(up:url("/up/redirect?to=" .. fetch.encode_uri_component(other)),
+                             { headers = hdr, follow = true }))
+    assert.equal(200, res.status)
+    assert.equal(1, res.redirects)
+    assert.is_nil(res:json().headers["x-api-key"])
+    -- on the same origin they go along
+    res = assert(fetch(up:url("/up/redirect?to=/up/echo"), { headers = hdr, follow = true }))
+    assert.equal("secret-" .. TAG, res:json().headers["x-api-key"])
+    -- and a redirect into link-local is refused like a direct request
+    local r2, err = fetch(up:url("/up/redirect?to=http://169.254.169.254/"), { follow = true })
+    assert.is_nil(r2)
+    assert.matches("^address not allowed: 169%.254%.169%.254", err)
+  end)
+
   it("resolves names and says what each address is", function()
     local list = assert(fetch.resolve("localhost"))
     assert.is_true(#list >= 1)
