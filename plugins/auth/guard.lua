@@ -11,19 +11,23 @@
 --   * Distinct unknown credentials count per client IP (per instance)
 --     against rate_limits.auth_lookup; past it, that IP's credentials not seen
 --     before are not looked up until the window lets them (429
---     RATE_LIMITED). Good credentials never count.
+--     RATE_LIMITED). Good credentials never count, and one that was good
+--     within KNOWN_TTL is still looked up (a signed-in user behind the same
+--     address as a guesser keeps working; revocation still applies at once).
 --
 --   guard.check(req, res, raw) -> "unknown" (known bad: anonymous, no lookup)
 --                               | "blocked" (429 written) | nil (look it up)
 --   guard.failed(req, raw)     -> a lookup found nothing: remember, count
+--   guard.found(raw)           -> a lookup found a session: remember
 local rl = require "nest.ratelimit"
 local l1 = require "nest.core.cache"
 local crypto = require "nest.crypto"
 local napp = require "nest.core.app"
 
-local M = { LIMIT = "auth_lookup", UNKNOWN_TTL = 60 }
+local M = { LIMIT = "auth_lookup", UNKNOWN_TTL = 60, KNOWN_TTL = 600 }
 
 local function unknown_key(raw) return "auth:unknown:" .. crypto.sha256_hex(raw) end
+local function known_key(raw) return "auth:known:" .. crypto.sha256_hex(raw) end
 local function block_key(req) return "auth:lookup_blocked:" .. tostring(req.ip) end
 
 -- The spec-only WebSocket test token (websocket.test_token, nil in
@@ -37,7 +41,7 @@ end
 function M.check(req, res, raw)
   if l1.get(unknown_key(raw)) then return "unknown" end
   local until_ = l1.get(block_key(req))
-  if not until_ then return nil end
+  if not until_ or l1.get(known_key(raw)) then return nil end
   local retry = math.max(1, math.ceil(until_ - napp.now()))
   res:header("retry-after", tostring(retry))
   res:error(429, "RATE_LIMITED", "Too many unknown credentials from this address; retry in "
@@ -58,6 +62,10 @@ function M.failed(req, raw)
     local wait = d.retry_after or d.reset
     l1.set(block_key(req), napp.now() + wait, wait)
   end
+end
+
+function M.found(raw)
+  l1.set(known_key(raw), 1, M.KNOWN_TTL)
 end
 
 return M

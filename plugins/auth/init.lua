@@ -50,7 +50,8 @@ local function lookup(req, res, raw, kind, route)
   if seen == "blocked" then return false end
   if seen == "unknown" then return nil end
   local info, answered = resolve(raw, kind, route)
-  if not info and answered then guard.failed(req, raw) end
+  if info then guard.found(raw)
+  elseif answered then guard.failed(req, raw) end
   return info
 end
 

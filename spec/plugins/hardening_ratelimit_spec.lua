@@ -8,6 +8,8 @@ local h = require "spec.helpers"
 local hh = require "spec.helpers_hardening"
 local crypto = require "nest.crypto"
 local config = require "nest.config"
+local napp = require "nest.core.app"
+local timer = require "nest.timer"
 
 local TAG = "hrl" .. crypto.hex(crypto.random(4))
 
@@ -101,6 +103,50 @@ describe("anonymous rate limits", function()
     -- the address may still present new credentials
     local r = app:client():get("/health", { headers = { Authorization = "Bearer " .. crypto.token(32) } })
     assert.equal(200, r.status)
+  end)
+
+  it("gives an anonymous flood a bounded number of queries while a signed-in user is served", function()
+    -- default limits; four anonymous keep-alive connections hammer what an
+    -- anonymous caller can make the database do, for 3 s
+    app = h.start({ plugins = { "health", "auth", "ratelimit", "metrics" }, config = { redis = { url = "" } } })
+    local user = hh.bearer(app, TAG .. "-v")
+    assert.equal(200, user:get("/api/v1/auth/session").status)      -- signed in before the flood
+    local function queries()
+      return tonumber(app:get("/metrics").body:match("\ndb_query_duration_seconds_count (%d+)")) or 0
+    end
+    local q0, rss0, t0 = queries(), hh.rss(), napp.hrtime()
+    local sent, done = 0, 0
+    for _ = 1, 4 do
+      timer.at(0, function()
+        local c, i = app:client(), 0
+        while napp.hrtime() - t0 < 3 do
+          i = i + 1
+          if i % 3 == 0 then c:get("/api/v1/setup")
+          elseif i % 3 == 1 then c:get("/api/v1/auth/plex/pin/" .. i)
+          else c:get("/health", { headers = { Authorization = "Bearer " .. crypto.token(32) } }) end
+          sent = sent + 1
+        end
+        done = done + 1
+      end)
+    end
+    local worst, rounds = 0, 0
+    while done < 4 do
+      local s = napp.hrtime()
+      local r = user:get("/api/v1/auth/session")
+      assert.equal(200, r.status, r.body)
+      worst = math.max(worst, napp.hrtime() - s)
+      rounds = rounds + 1
+      timer.sleep(0.05)
+    end
+    local q, grown = queries() - q0, hh.rss() - rss0
+    print(("  anonymous flood: %d requests in 3 s, %d queries (user: %d, worst %.0f ms), RSS %+.1f MiB")
+      :format(sent, q, rounds, worst * 1000, grown / 1048576))
+    assert.is_true(sent > 600, "the flood was too small to mean anything: " .. sent)
+    -- api 100 + auth_poll 120 + auth_lookup 30 for the flood; the user's
+    -- lookups (one each, and a session refresh) on top
+    assert.is_true(q <= 100 + 120 + 30 + 2 * rounds + 10, ("%d queries"):format(q))
+    assert.is_true(worst < 0.5, ("the signed-in user waited %.0f ms"):format(worst * 1000))
+    assert.is_true(grown < 32 * 1048576, ("RSS grew %.0f MiB"):format(grown / 1048576))
   end)
 
   it("puts every public /api route of the default plugins behind a limit", function()
