@@ -18,7 +18,8 @@
  * so a peer that sends pings without reading the pongs stops being read
  * instead of growing our queue; one that keeps the queue above the mark for
  * stall_timeout is closed (1008). wslay's own queue only ever holds the
- * pongs for one read buffer (it is flushed after every read).
+ * pongs for one read buffer (it is flushed after every read), and what it
+ * holds counts too.
  *
  * Lifetime: a connection is "dead" once its handles are closing: it is out of
  * the id table at once (calls on its id answer -ENOENT), out of its rooms in
@@ -276,11 +277,14 @@ static void on_written(uv_write_t *req, int status) {
     if (!c->dead) note_queue(c);
 }
 
-/* Queue sb on c; every frame counts against queue_max and queue_bytes. */
+/* Queue sb on c; every frame counts against queue_max and queue_bytes,
+ * with what wslay still holds (the rest of one read's pongs). */
 static int conn_write(ws_conn *c, shared_buf *sb) {
     if (c->dead) return -ENOENT;
     if (!c->tcp) return 0;   /* detached: discard */
-    if (c->q_msgs + 1 > c->o.queue_max || c->q_bytes + sb->len > c->o.queue_bytes) {
+    size_t msgs = c->q_msgs + wslay_event_get_queued_msg_count(c->ctx);
+    size_t bytes = c->q_bytes + wslay_event_get_queued_msg_length(c->ctx);
+    if (msgs + 1 > c->o.queue_max || bytes + sb->len > c->o.queue_bytes) {
         conn_kill(c, 1008);
         return -ENOBUFS;
     }
