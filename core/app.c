@@ -122,6 +122,8 @@ static void push_boot_options(lua_State *L, mn_app *a, mn_gen *g) {
     lua_setfield(L, -2, "mode");
     lua_pushboolean(L, a->demo);
     lua_setfield(L, -2, "demo");
+    lua_pushboolean(L, a->demo > 1);
+    lua_setfield(L, -2, "demo_public");
     if (a->script) { lua_pushstring(L, a->script); lua_setfield(L, -2, "script"); }
     if (a->overrides_json) { lua_pushstring(L, a->overrides_json); lua_setfield(L, -2, "overrides_json"); }
     lua_createtable(L, a->argc, 0);

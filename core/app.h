@@ -41,7 +41,7 @@ typedef struct app_options {
     const char *root;         /* source root: lua/, plugins/, static/, migrations/ */
     const char *config_path;  /* config.lua, or NULL for defaults + environment */
     const char *mode;         /* "serve", "check", "run" */
-    int demo;                 /* serve --demo */
+    int demo;                 /* serve --demo: 1; with --demo-public: 2 */
     const char *overrides_json; /* optional: a JSON object merged over the config */
     const char *script;       /* mode "run": the script path */
     int argc;                 /* mode "run": script arguments */

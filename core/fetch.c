@@ -11,8 +11,12 @@
  */
 #include "fetch.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -53,6 +57,8 @@ struct fetch_req {
     char errbuf[CURL_ERROR_SIZE];
     long status, new_conns, redirects, os_errno;
     char *effective_url;
+    int public_only;
+    char blocked[INET6_ADDRSTRLEN];   /* the address refused, "" if none */
     uint64_t started;
     double duration;
     fetch_done_fn done;
@@ -281,6 +287,86 @@ static int build_headers(fetch_req *r, const fetch_options *o, const char **why)
     return 0;
 }
 
+/* ---- which addresses a request may reach --------------------------------- */
+
+static fetch_addr_class_t class_v4(uint32_t a) {
+    uint8_t b0 = (uint8_t)(a >> 24), b1 = (uint8_t)(a >> 16);
+    if (b0 == 169 && b1 == 254) return FETCH_ADDR_FORBIDDEN;           /* link-local: metadata */
+    if (a == 0x646464C8u) return FETCH_ADDR_FORBIDDEN;                 /* 100.100.100.200 (Alibaba metadata) */
+    if ((a >> 8) == 0xC00000u) return FETCH_ADDR_FORBIDDEN;            /* 192.0.0.0/24 protocol assignments */
+    if (b0 >= 224) return FETCH_ADDR_FORBIDDEN;                        /* multicast, reserved, broadcast */
+    if (b0 == 0 || b0 == 127 || b0 == 10) return FETCH_ADDR_PRIVATE;   /* this host, loopback, RFC 1918 */
+    if (b0 == 172 && (b1 & 0xF0) == 16) return FETCH_ADDR_PRIVATE;
+    if (b0 == 192 && b1 == 168) return FETCH_ADDR_PRIVATE;
+    if (b0 == 100 && (b1 & 0xC0) == 64) return FETCH_ADDR_PRIVATE;     /* CGNAT 100.64/10 */
+    if (b0 == 198 && (b1 & 0xFE) == 18) return FETCH_ADDR_PRIVATE;     /* benchmarking 198.18/15 */
+    return FETCH_ADDR_PUBLIC;
+}
+
+static uint32_t v4_at(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static fetch_addr_class_t class_v6(const uint8_t *p) {
+    static const uint8_t zero[12] = {0};
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t ec2[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54};
+    if (!memcmp(p, mapped, 12) || !memcmp(p, nat64, 12)) return class_v4(v4_at(p + 12));
+    if (!memcmp(p, zero, 12)) {
+        uint32_t tail = v4_at(p + 12);
+        if (tail <= 1) return FETCH_ADDR_PRIVATE;                      /* :: and ::1 */
+        return class_v4(tail);                                         /* IPv4-compatible */
+    }
+    if (!memcmp(p, ec2, 16)) return FETCH_ADDR_FORBIDDEN;              /* AWS metadata fd00:ec2::254 */
+    if (p[0] == 0xfe && (p[1] & 0xC0) == 0x80) return FETCH_ADDR_FORBIDDEN;  /* fe80::/10 link-local */
+    if (p[0] == 0xff) return FETCH_ADDR_FORBIDDEN;                     /* multicast */
+    if ((p[0] & 0xFE) == 0xfc) return FETCH_ADDR_PRIVATE;              /* fc00::/7 unique local */
+    return FETCH_ADDR_PUBLIC;
+}
+
+fetch_addr_class_t fetch_addr_class(const struct sockaddr *sa) {
+    if (sa->sa_family == AF_INET)
+        return class_v4(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
+    if (sa->sa_family == AF_INET6)
+        return class_v6(((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr);
+    return FETCH_ADDR_FORBIDDEN;   /* unix sockets and the like: never */
+}
+
+fetch_addr_class_t fetch_addr_class_str(const char *ip) {
+    uint8_t buf[16];
+    if (inet_pton(AF_INET, ip, buf) == 1) return class_v4(v4_at(buf));
+    if (inet_pton(AF_INET6, ip, buf) == 1) return class_v6(buf);
+    return FETCH_ADDR_PUBLIC;
+}
+
+static int refused(const fetch_req *r, fetch_addr_class_t k) {
+    return k == FETCH_ADDR_FORBIDDEN || (k == FETCH_ADDR_PRIVATE && r->public_only);
+}
+
+/* Before every connect: the address DNS gave (or the literal). Refusing it
+ * here means not even a SYN reaches a metadata service. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
+    fetch_req *r = ud;
+    if (purpose == CURLSOCKTYPE_IPCXN && refused(r, fetch_addr_class(&a->addr))) {
+        const void *in = a->family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr
+                                               : (const void *)&((struct sockaddr_in *)&a->addr)->sin_addr;
+        if (!inet_ntop(a->family, in, r->blocked, sizeof r->blocked)) strcpy(r->blocked, "?");
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* Before every request, on a new or a kept-alive connection: a connection
+ * another request opened under a wider policy is checked again. */
+static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+    (void)local_ip; (void)primary_port; (void)local_port;
+    fetch_req *r = ud;
+    if (!refused(r, fetch_addr_class_str(primary_ip))) return CURL_PREREQFUNC_OK;
+    snprintf(r->blocked, sizeof r->blocked, "%s", primary_ip);
+    return CURL_PREREQFUNC_ABORT;
+}
+
 static int setup_easy(fetch_req *r, const fetch_options *o) {
     CURL *e = r->easy;
     long connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : FETCH_DEFAULT_CONNECT_TIMEOUT_MS;
@@ -307,6 +393,10 @@ static int setup_easy(fetch_req *r, const fetch_options *o) {
     SET(CURLOPT_ACCEPT_ENCODING, "");
     SET(CURLOPT_USERAGENT, "MediaNest/" MN_VERSION);
     SET(CURLOPT_HTTPHEADER, r->hdrs);
+    SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    SET(CURLOPT_OPENSOCKETDATA, r);
+    SET(CURLOPT_PREREQFUNCTION, on_prereq);
+    SET(CURLOPT_PREREQDATA, r);
     const char *m = r->method;
     if (r->body) {
         SET(CURLOPT_POSTFIELDS, r->body);
@@ -339,6 +429,7 @@ int fetch_start(fetch_client *c, const fetch_options *o, fetch_done_fn done, voi
     r->done = done;
     r->ud = ud;
     r->max_size = o->max_size > 0 ? o->max_size : FETCH_DEFAULT_MAX_SIZE;
+    r->public_only = o->public_only;
     r->url = dup_str(o->url);
     r->method = dup_str(method);
     /* POST/PUT/PATCH without a body still send Content-Length: 0 */
@@ -373,6 +464,7 @@ int fetch_start(fetch_client *c, const fetch_options *o, fetch_done_fn done, voi
 }
 
 static fetch_result map_result(fetch_req *r, CURLcode rc) {
+    if (rc != CURLE_OK && r->blocked[0]) return FETCH_EBLOCKED;
     switch (rc) {
     case CURLE_OK: return FETCH_OK;
     case CURLE_OPERATION_TIMEDOUT: return FETCH_ETIMEOUT;
@@ -454,3 +546,4 @@ long fetch_req_new_connections(const fetch_req *r) { return r->new_conns; }
 long fetch_req_redirects(const fetch_req *r) { return r->redirects; }
 const char *fetch_req_effective_url(const fetch_req *r) { return r->effective_url ? r->effective_url : r->url; }
 double fetch_req_duration(const fetch_req *r) { return r->duration; }
+const char *fetch_req_blocked_addr(const fetch_req *r) { return r->blocked; }

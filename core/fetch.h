@@ -53,7 +53,29 @@ typedef struct fetch_options {
     size_t max_size;             /* response body limit, 0 = default */
     int follow;                  /* follow redirects */
     int max_redirects;           /* when following; 0 = default */
+    int public_only;             /* refuse loopback and private addresses too */
 } fetch_options;
+
+/* What an address is, for outbound requests (see fetch_addr_class). */
+typedef enum {
+    FETCH_ADDR_PUBLIC = 0,
+    FETCH_ADDR_PRIVATE,     /* loopback, RFC 1918, CGNAT, ULA, unspecified */
+    FETCH_ADDR_FORBIDDEN    /* link-local (cloud metadata), multicast, reserved */
+} fetch_addr_class_t;
+
+/* The class of sa (AF_INET or AF_INET6; IPv4-mapped and NAT64 addresses
+ * are judged by the IPv4 address inside). Every request refuses
+ * FORBIDDEN addresses; a public_only one refuses PRIVATE ones too. The
+ * check runs on the address curl is about to connect to (after DNS, for
+ * every address tried and every redirect), and again on a kept-alive
+ * connection before it is reused, so a name that resolves to
+ * 169.254.169.254 (DNS rebinding) is refused like the literal. With a proxy
+ * (curl honours http_proxy/https_proxy) the proxy's address is what is
+ * judged. */
+fetch_addr_class_t fetch_addr_class(const struct sockaddr *sa);
+/* The same for a textual address ("169.254.169.254", "::1"); PUBLIC when
+ * the text is not an address. */
+fetch_addr_class_t fetch_addr_class_str(const char *ip);
 
 /* How a request ended. */
 typedef enum {
@@ -64,6 +86,7 @@ typedef enum {
     FETCH_ETOOLARGE,        /* the body went over max_size */
     FETCH_EREDIRECTS,       /* more redirects than max_redirects */
     FETCH_ETLS,             /* TLS handshake or certificate verification */
+    FETCH_EBLOCKED,         /* every address was refused (see fetch_addr_class) */
     FETCH_EOTHER            /* anything else: see fetch_req_error() */
 } fetch_result;
 
@@ -93,6 +116,8 @@ const char *fetch_req_headers(const fetch_req *r, size_t *len);
 long fetch_req_new_connections(const fetch_req *r);    /* 0 = a kept-alive one was reused */
 long fetch_req_redirects(const fetch_req *r);
 const char *fetch_req_effective_url(const fetch_req *r);
+/* The address refused (FETCH_EBLOCKED), "" if none. */
+const char *fetch_req_blocked_addr(const fetch_req *r);
 double fetch_req_duration(const fetch_req *r);         /* seconds, start to done */
 
 #endif

@@ -2,7 +2,7 @@
  * app instances in this process (specs use it to run servers, and two of
  * them to act as two instances).
  *
- *   start{root=, config_path=, overrides_json=, demo=} -> handle | nil, err
+ *   start{root=, config_path=, overrides_json=, demo=, demo_public=} -> handle | nil, err
  *   handle:port(), handle:id(), handle:stop()   (stop waits for the drain)
  *   handle:reload{force=} -> result             hot-reload that app (waits)
  *   handle:runtime() -> table                   see runtime()
@@ -97,6 +97,9 @@ static int l_start(lua_State *L) {
     o.mode = "serve";
     lua_getfield(L, 1, "demo");
     o.demo = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 1, "demo_public");
+    if (o.demo && lua_toboolean(L, -1)) o.demo = 2;
     lua_pop(L, 1);
     app_op *op = calloc(1, sizeof *op);
     op->op.push = start_push;

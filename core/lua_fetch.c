@@ -5,14 +5,21 @@
  *           body (string), connect_timeout / timeout (seconds; defaults 2 / 10),
  *           max_size (bytes; default 10 MiB), follow (boolean),
  *           max_redirects (default 5), service (metrics label),
- *           max_host_connections (the app's per-host cap; default 10)
+ *           max_host_connections (the app's per-host cap; default 10),
+ *           addresses ("lan", the default: anything but link-local,
+ *           metadata and reserved addresses; "public": loopback and
+ *           private networks refused too — see fetch_addr_class)
  *     res:  {status, headers (lower-case names, repeats joined by ", "),
  *            body, new_connections (0 = a kept-alive connection was reused),
  *            redirects, url (the final one), duration (seconds)}
  *     err:  "timeout", "connect refused: ...", "connect failed: ...",
  *           "resolve failed: ...", "too large", "too many redirects",
- *           "tls: ...", "bad url: ..." or curl's message; detail is curl's
+ *           "tls: ...", "bad url: ...", "address not allowed: <ip> (...)"
+ *           or curl's message; detail is curl's
  *           own message.
+ *   resolve(host) -> {{address, class = "public"|"private"|"forbidden"}, ...}
+ *                  | nil, "resolve failed: ..."   (getaddrinfo on libuv's pool,
+ *                  at most 3 s)
  * The task yields until the response is complete. A cancelled task (its
  * client went away, the app stops) cancels the transfer; it is never resumed.
  * Bad arguments (method, header lines) raise.
@@ -28,8 +35,10 @@
 #include "metrics.h"
 #include "scheduler.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +142,11 @@ static int push_error(lua_State *L, fetch_req *r) {
     case FETCH_ETOOLARGE: lua_pushliteral(L, "too large"); break;
     case FETCH_EREDIRECTS: lua_pushliteral(L, "too many redirects"); break;
     case FETCH_ETLS: lua_pushfstring(L, "tls: %s", detail); break;
+    case FETCH_EBLOCKED:
+        lua_pushfstring(L, "address not allowed: %s (%s)", fetch_req_blocked_addr(r),
+                        fetch_addr_class_str(fetch_req_blocked_addr(r)) == FETCH_ADDR_FORBIDDEN
+                            ? "link-local, metadata or reserved" : "loopback or private network");
+        break;
     default: lua_pushstring(L, detail[0] ? detail : "fetch failed"); break;
     }
     lua_pushstring(L, detail);
@@ -222,6 +236,10 @@ static int l_request(lua_State *L) {
     lua_getfield(L, 2, "follow");
     o.follow = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    const char *addresses = opt_str(L, "addresses", NULL);
+    if (addresses && strcmp(addresses, "public") != 0 && strcmp(addresses, "lan") != 0)
+        luaL_error(L, "bad argument #2 to 'request' (opts.addresses must be \"public\" or \"lan\")");
+    o.public_only = addresses && !strcmp(addresses, "public");
     const char *service = opt_str(L, "service", NULL);
 
     /* headers: an array of "Name: value" strings, kept alive by opts */
@@ -269,6 +287,118 @@ static int l_request(lua_State *L) {
     return sched_wait(L);
 }
 
+/* ---- resolve(host) -------------------------------------------------------- */
+
+/* The lookup runs on libuv's thread pool and cannot be stopped once
+ * running: it has a struct of its own (resolve_req) that its callback
+ * frees, and the op only points at it while it waits. A cancelled or
+ * expired op detaches itself; the callback then drops the answer. */
+#define RESOLVE_TIMEOUT 3.0
+
+typedef struct resolve_op resolve_op;
+typedef struct resolve_req { uv_getaddrinfo_t req; resolve_op *op; } resolve_req;
+struct resolve_op {
+    sched_op op;
+    resolve_req *rq;           /* NULL once answered or detached */
+    struct addrinfo *res;
+    int status;
+};
+
+static void resolve_detach(resolve_op *o) {
+    if (!o->rq) return;
+    o->rq->op = NULL;
+    uv_cancel((uv_req_t *)&o->rq->req);   /* its callback still comes, and frees rq */
+    o->rq = NULL;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+    resolve_req *rq = req->data;
+    resolve_op *o = rq->op;
+    free(rq);
+    if (!o) { uv_freeaddrinfo(res); return; }
+    o->rq = NULL;
+    o->status = status;
+    o->res = res;
+    sched_op_wake(&o->op);
+}
+
+static void resolve_expired(sched_op *op) {
+    resolve_op *o = (resolve_op *)op;
+    resolve_detach(o);
+    o->status = UV_ETIMEDOUT;
+    sched_op_wake(&o->op);
+}
+
+/* -> {{address = "192.0.2.1", class = "public"|"private"|"forbidden"}, ...} | nil, err */
+static int resolve_push(sched_op *op, lua_State *L) {
+    resolve_op *o = (resolve_op *)op;
+    if (o->status < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "resolve failed: %s", uv_strerror(o->status));
+        return 2;
+    }
+    static const char *const names[] = {"public", "private", "forbidden"};
+    lua_newtable(L);
+    int n = 0;
+    for (struct addrinfo *ai = o->res; ai; ai = ai->ai_next) {
+        char text[INET6_ADDRSTRLEN];
+        const void *in = ai->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
+                                                   : (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            !inet_ntop(ai->ai_family, in, text, sizeof text))
+            continue;
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, text);
+        lua_setfield(L, -2, "address");
+        lua_pushstring(L, names[fetch_addr_class(ai->ai_addr)]);
+        lua_setfield(L, -2, "class");
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+static void resolve_release(sched_op *op) {
+    resolve_op *o = (resolve_op *)op;
+    resolve_detach(o);
+    uv_freeaddrinfo(o->res);
+    free(o);
+}
+
+static void resolve_cancel(sched_op *op) {
+    resolve_op *o = (resolve_op *)op;
+    resolve_detach(o);
+    free(o);
+}
+
+static int l_resolve(lua_State *L) {
+    const char *host = luaL_checkstring(L, 1);
+    luaL_argcheck(L, *host && strlen(host) <= 253, 1, "host name expected");
+    resolve_op *o = calloc(1, sizeof *o);
+    resolve_req *rq = calloc(1, sizeof *rq);
+    if (!o || !rq) { free(o); free(rq); return luaL_error(L, "out of memory"); }
+    o->op.push = resolve_push;
+    o->op.release = resolve_release;
+    o->op.cancel = resolve_cancel;
+    if (sched_op_begin(L, &o->op, "nest.fetch.resolve") != 0) { free(o); free(rq); return lua_error(L); }
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    uv_loop_t *loop = app_loop(app_from_lua(L));
+    rq->req.data = rq;
+    rq->op = o;
+    int rc = uv_getaddrinfo(loop, &rq->req, on_resolved, host, NULL, &hints);
+    if (rc != 0) {
+        free(rq);
+        o->status = rc;
+        sched_op_wake(&o->op);
+    } else {
+        o->rq = rq;
+        sched_op_deadline(&o->op, loop, RESOLVE_TIMEOUT, resolve_expired);
+    }
+    return sched_wait(L);
+}
+
 /* stats() -> {max_host_connections} (no client yet: the default) */
 static int l_stats(lua_State *L) {
     fetch_client *c = app_slot_get(app_from_lua(L), APP_SLOT_FETCH);
@@ -279,7 +409,7 @@ static int l_stats(lua_State *L) {
 }
 
 static int luaopen_nest_core_fetch(lua_State *L) {
-    static const luaL_Reg fns[] = {{"request", l_request}, {"stats", l_stats}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"request", l_request}, {"resolve", l_resolve}, {"stats", l_stats}, {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

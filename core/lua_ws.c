@@ -3,7 +3,8 @@
  *
  *   accept(handle, key, opts) -> id | nil, err   upgrade the request (101)
  *       opts: user (string), max_message, queue_max, queue_bytes,
- *             ping_interval, pong_timeout, close_timeout (seconds)
+ *             ping_interval, pong_timeout, close_timeout, stall_timeout
+ *             (seconds)
  *   accept_key(key) -> string | nil              Sec-WebSocket-Accept
  *   send(id, text) -> true | nil, "closed"|"overflow"
  *   broadcast(room, text) -> n                   members that got it
@@ -183,6 +184,7 @@ static int l_accept(lua_State *L) {
     o.ping_interval_ms = opt_ms(L, 3, "ping_interval", o.ping_interval_ms);
     o.pong_timeout_ms = opt_ms(L, 3, "pong_timeout", o.pong_timeout_ms);
     o.close_timeout_ms = opt_ms(L, 3, "close_timeout", o.close_timeout_ms);
+    o.stall_timeout_ms = opt_ms(L, 3, "stall_timeout", o.stall_timeout_ms);
     lua_getfield(L, 3, "user");
     const char *user = lua_tostring(L, -1);   /* kept on the stack */
     char accept[29];

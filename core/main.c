@@ -24,7 +24,9 @@ static const char *usage =
     "usage: medianest <command> [options]\n"
     "\n"
     "commands:\n"
-    "  serve [-c FILE] [--demo]   run the server (SIGTERM or SIGINT drains and exits)\n"
+    "  serve [-c FILE] [--demo [--demo-public]]\n"
+    "                             run the server (SIGTERM or SIGINT drains and exits);\n"
+    "                             --demo listens on loopback only unless --demo-public\n"
     "  check [-c FILE]            validate the config and the plugins\n"
     "  migrate [-c FILE]          apply the database migrations\n"
     "  run SCRIPT [ARGS...]       run a Lua script with the whole runtime\n"
@@ -146,6 +148,10 @@ int main(int argc, char **argv) {
         if (has_flag(argc - 2, argv + 2, "--help")) { fputs(usage, stdout); return 0; }
         o.mode = "serve";
         o.demo = has_flag(argc - 2, argv + 2, "--demo");
+        if (has_flag(argc - 2, argv + 2, "--demo-public")) {
+            if (!o.demo) { fputs("medianest: --demo-public goes with --demo\n", stderr); return 2; }
+            o.demo = 2;   /* the operator accepts a demo reachable beyond this machine */
+        }
     } else if (!strcmp(cmd, "run")) {
         if (argc < 3 || !strcmp(argv[2], "--help")) {
             fputs("usage: medianest run SCRIPT.lua [ARGS...]\n", argc < 3 ? stderr : stdout);

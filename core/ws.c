@@ -11,8 +11,15 @@
  * built here, so a broadcast frames its payload once and queues the same
  * refcounted buffer on every member. Both go straight into uv_write (the
  * send callback always takes everything, so wslay never holds half a frame
- * and data frames can be interleaved at frame boundaries). queued bytes and
- * messages are counted per connection until libuv reports them written.
+ * and data frames can be interleaved at frame boundaries). Every queued
+ * frame — data, pong, ping, close — counts in bytes and messages until
+ * libuv reports it written: a frame past queue_max/queue_bytes closes the
+ * connection (1008). Above half of either limit (the mark) reading stops,
+ * so a peer that sends pings without reading the pongs stops being read
+ * instead of growing our queue; one that keeps the queue above the mark for
+ * stall_timeout is closed (1008). wslay's own queue only ever holds the
+ * pongs for one read buffer (it is flushed after every read), and what it
+ * holds counts too.
  *
  * Lifetime: a connection is "dead" once its handles are closing: it is out of
  * the id table at once (calls on its id answer -ENOENT), out of its rooms in
@@ -48,6 +55,7 @@ struct ws_conn {
     ws_opts o;
     const uint8_t *feed; size_t feed_len;   /* what wslay_event_recv pulls from */
     size_t q_bytes, q_msgs;
+    uint64_t over_since;           /* when the queue went above its mark; 0: below */
     uint64_t last_pong, last_ping;
     int dead, closing, handles_open, reading, close_code, sent_code;
     uint64_t out_left; int out_close, out_got; uint8_t out_code[2];  /* note_sent */
@@ -71,9 +79,10 @@ struct ws_app {
 };
 
 typedef struct shared_buf { int refs; size_t len; char data[]; } shared_buf;
-typedef struct wreq { uv_write_t w; ws_conn *c; shared_buf *sb; size_t n; int counted; } wreq;
+typedef struct wreq { uv_write_t w; ws_conn *c; shared_buf *sb; size_t n; } wreq;
 
 static void conn_kill(ws_conn *c, int code);
+static void conn_update_reading(ws_conn *c);
 
 void ws_opts_default(ws_opts *o) {
     o->max_message = 1024 * 1024;
@@ -83,6 +92,7 @@ void ws_opts_default(ws_opts *o) {
     o->pong_timeout_ms = 60000;
     o->close_timeout_ms = 5000;
     o->max_pending = 64;
+    o->stall_timeout_ms = 10000;
 }
 
 static uint64_t now_ms(ws_conn *c) { return c->w ? uv_now(c->w->loop) : 0; }
@@ -244,21 +254,37 @@ static void member_remove(ws_app *w, ws_conn *c, size_t k) {
 
 static void sb_unref(shared_buf *sb) { if (--sb->refs == 0) free(sb); }
 
+/* Above the mark (half of either queue limit) reading stops. */
+static int over_mark(const ws_conn *c) {
+    return c->q_msgs > c->o.queue_max / 2 || c->q_bytes > c->o.queue_bytes / 2;
+}
+
+static void note_queue(ws_conn *c) {
+    int over = over_mark(c);
+    if (over == (c->over_since != 0)) return;
+    c->over_since = over ? (now_ms(c) ? now_ms(c) : 1) : 0;
+    conn_update_reading(c);
+}
+
 static void on_written(uv_write_t *req, int status) {
     wreq *wr = (wreq *)req;
     ws_conn *c = wr->c;
     c->q_bytes -= wr->n;
-    if (wr->counted) c->q_msgs--;
+    c->q_msgs--;
     sb_unref(wr->sb);
     free(wr);
     if (status < 0 && !c->dead) conn_kill(c, 1006);
+    if (!c->dead) note_queue(c);
 }
 
-/* Queue sb on c. counted: a data message (counts against queue_max). */
-static int conn_write(ws_conn *c, shared_buf *sb, int counted) {
+/* Queue sb on c; every frame counts against queue_max and queue_bytes,
+ * with what wslay still holds (the rest of one read's pongs). */
+static int conn_write(ws_conn *c, shared_buf *sb) {
     if (c->dead) return -ENOENT;
     if (!c->tcp) return 0;   /* detached: discard */
-    if (counted && (c->q_msgs + 1 > c->o.queue_max || c->q_bytes + sb->len > c->o.queue_bytes)) {
+    size_t msgs = c->q_msgs + wslay_event_get_queued_msg_count(c->ctx);
+    size_t bytes = c->q_bytes + wslay_event_get_queued_msg_length(c->ctx);
+    if (msgs + 1 > c->o.queue_max || bytes + sb->len > c->o.queue_bytes) {
         conn_kill(c, 1008);
         return -ENOBUFS;
     }
@@ -267,7 +293,6 @@ static int conn_write(ws_conn *c, shared_buf *sb, int counted) {
     wr->c = c;
     wr->sb = sb;
     wr->n = sb->len;
-    wr->counted = counted;
     sb->refs++;
     uv_buf_t b = uv_buf_init(sb->data, (unsigned)sb->len);
     if (uv_write(&wr->w, (uv_stream_t *)c->tcp, &b, 1, on_written) != 0) {
@@ -277,7 +302,8 @@ static int conn_write(ws_conn *c, shared_buf *sb, int counted) {
         return -EPIPE;
     }
     c->q_bytes += sb->len;
-    if (counted) c->q_msgs++;
+    c->q_msgs++;
+    note_queue(c);
     return 0;
 }
 
@@ -363,7 +389,7 @@ static ssize_t cb_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     sb->refs = 1;
     sb->len = len;
     memcpy(sb->data, data, len);
-    int rc = conn_write(c, sb, 0);
+    int rc = conn_write(c, sb);
     sb_unref(sb);
     if (rc < 0) { wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE); return -1; }
     return (ssize_t)len;
@@ -491,8 +517,6 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
     *b = uv_buf_init(c->w->rbuf, sizeof c->w->rbuf);
 }
 
-static void conn_update_reading(ws_conn *c);
-
 static void conn_feed(ws_conn *c, const char *data, size_t n) {
     c->feed = (const uint8_t *)data;
     c->feed_len = n;
@@ -516,7 +540,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
 
 static void conn_update_reading(ws_conn *c) {
     if (c->dead) return;
-    int want = c->pending < c->o.max_pending || c->closing;
+    int want = (c->pending < c->o.max_pending && !c->over_since) || c->closing;
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read) == 0) c->reading = 1;
     } else if (!want && c->reading) {
@@ -531,6 +555,11 @@ static void on_timer(uv_timer_t *t) {
     uint64_t now = now_ms(c);
     if (c->closing) {
         if (now - c->last_ping >= c->o.close_timeout_ms) conn_kill(c, 1006);
+        return;
+    }
+    if (c->over_since && now - c->over_since >= c->o.stall_timeout_ms) {
+        /* it does not read what we queue: nothing more will fit */
+        conn_kill(c, 1008);
         return;
     }
     if (now - c->last_pong >= c->o.pong_timeout_ms) {
@@ -619,7 +648,7 @@ int ws_send_text(ws_app *w, uint64_t id, const char *s, size_t n) {
     if (!c || c->dead || wslay_event_get_close_sent(c->ctx)) return -ENOENT;
     shared_buf *sb = frame_text(s, n);
     if (!sb) return -ENOMEM;
-    int rc = conn_write(c, sb, 1);
+    int rc = conn_write(c, sb);
     sb_unref(sb);
     return rc;
 }
@@ -634,7 +663,7 @@ long ws_broadcast_text(ws_app *w, const char *room, const char *s, size_t n) {
     for (size_t i = 0; i < r->n; i++) {
         ws_conn *c = r->m[i]->c;
         if (c->dead || wslay_event_get_close_sent(c->ctx)) continue;
-        if (conn_write(c, sb, 1) == 0) sent++;
+        if (conn_write(c, sb) == 0) sent++;
     }
     sb_unref(sb);
     return sent;

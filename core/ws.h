@@ -11,9 +11,11 @@
  * connection, closes them all, and frees the ws_app once the last handle's
  * close callback ran. Outgoing data frames are built here (server frames are
  * unmasked); a broadcast builds its frame once and writes the same bytes to
- * every member (one refcounted buffer). Each connection's outbound queue is
- * bounded in messages and bytes: a client that falls behind is closed (1008)
- * and its queue dropped, so memory never grows without limit.
+ * every member (one refcounted buffer). Each connection's outbound queue —
+ * every frame, control frames (pongs, closes) included — is bounded in
+ * messages and bytes: reading stops while it is above half a limit, a
+ * client that stays there for stall_timeout or overflows it is closed
+ * (1008) and its queue dropped, so memory never grows without limit.
  */
 #ifndef MN_WS_H
 #define MN_WS_H
@@ -32,6 +34,7 @@ typedef struct ws_opts {
     unsigned pong_timeout_ms;  /* no pong for this long: close */
     unsigned close_timeout_ms; /* after our close frame, wait this long for theirs */
     unsigned max_pending;      /* messages handed to Lua not yet done: stop reading above */
+    unsigned stall_timeout_ms; /* queue above half a limit this long: close 1008 */
 } ws_opts;
 
 void ws_opts_default(ws_opts *o);

@@ -30,15 +30,18 @@ local ha = {}
 local PIN = "/api/v1/auth/plex/pin"
 
 -- Config overrides for an app with the auth plugin talking to the fakes of
--- `up` (an h.start app with demo-upstreams). The auth rate limit is raised:
--- specs sign in far more often than 10 times a minute from 127.0.0.1.
+-- `up` (an h.start app with demo-upstreams). The auth, auth_poll and api
+-- rate limits are raised: specs sign in (and poll, and call the API
+-- anonymously) far more often than a person does, all from 127.0.0.1.
 function ha.config(up, extra)
   local cfg = {
     services = {
       plextv = { url = up:url("/demo/plextv"), app_url = up:url("/demo/plextv/auth") },
       plex = { url = up:url("/demo/plex"), token = "demo-token-owner" },
     },
-    rate_limits = { auth = { limit = 100000, window = 60, by = "ip" } },
+    rate_limits = { auth = { limit = 100000, window = 60, by = "ip" },
+                    auth_poll = { limit = 100000, window = 60, by = "ip" },
+                    api = { limit = 100000, window = 60 } },
   }
   for k, v in pairs(extra or {}) do cfg[k] = v end
   return cfg

@@ -19,7 +19,10 @@
 -- fetch is cache-aside: opts = {ttl = 60, neg_ttl = 0, stale_ttl = 0,
 -- tags, wait = 10}. level is "l1", "l2", "loader" or "stale".
 --   * single-flight: concurrent misses of one key in this generation run
---     the loader once; the others wait (nest.core.event) and get its result.
+--     the loader once, in a task of its own; every caller (the first too)
+--     waits for it (nest.core.event) and gets its result. The load belongs
+--     to no request: a caller whose client went away (its task cancelled)
+--     does not take the load down with it, and the others still get it.
 --   * loader() returns value (string, number or table — tables are stored as
 --     JSON), or nil (not found: cached for neg_ttl seconds when neg_ttl > 0),
 --     or nil, err (failure: nothing cached). A raised error counts as a
@@ -36,6 +39,7 @@ local redis = require "nest.redis"
 local json = require "nest.json"
 local event = require "nest.core.event"
 local napp = require "nest.core.app"
+local timer = require "nest.timer"
 
 local type, tostring, tonumber, pcall, mathtype = type, tostring, tonumber, pcall, math.type
 local format, sub, byte = string.format, string.sub, string.byte
@@ -222,6 +226,21 @@ local function run_loader(key, opts, loader, stale, have_stale)
   return nil, err, "loader"
 end
 
+-- Run the loader detached (a task of its own, not the caller's): it ends
+-- and signals whatever happens to the task that asked for it. -> flight
+local function start_load(key, opts, loader, stale, have_stale)
+  local f = { ev = event.new(), since = now() }
+  inflight[key] = f
+  timer.at(0, function(premature)
+    local rv, rerr, level
+    if premature then rv, rerr, level = stale, "cancelled", have_stale and "stale" or "loader"
+    else rv, rerr, level = run_loader(key, opts, loader, stale, have_stale) end
+    if inflight[key] == f then inflight[key] = nil end
+    f.ev:signal(rv, rerr, level)
+  end)
+  return f
+end
+
 function cache.fetch(key, opts, loader)
   if type(opts) == "function" then opts, loader = nil, opts end
   opts = opts or {}
@@ -261,12 +280,9 @@ function cache.fetch(key, opts, loader)
     end
     return rv, rerr, level
   end
-  f = { ev = event.new(), since = t }
-  inflight[key] = f
-  local rv, rerr, level = run_loader(key, opts, loader, stale, have_stale)
-  if inflight[key] == f then inflight[key] = nil end
-  f.ev:signal(rv, rerr, level)
-  return rv, rerr, level
+  f = start_load(key, opts, loader, stale, have_stale)
+  -- the one who started it waits as long as the loader takes, as if it ran it
+  return f.ev:wait()
 end
 
 return cache

@@ -47,6 +47,8 @@ local function defaults()
     rate_limits = {
       api = { limit = 100, window = 60 },
       auth = { limit = 10, window = 60, by = "ip" },
+      auth_poll = { limit = 120, window = 60, by = "ip" },   -- PIN polls (not counted in api)
+      auth_lookup = { limit = 30, window = 60, by = "ip" },  -- credentials that match no session
       search = { limit = 30, window = 60 },
       media_request = { limit = 20, window = 3600 },
       youtube = { limit = 5, window = 3600 },
@@ -56,6 +58,7 @@ local function defaults()
       ping_interval = 25, pong_timeout = 60, close_timeout = 5,
       max_message = 1024 * 1024,
       queue_max = 1024, queue_bytes = 8 * 1024 * 1024,   -- a client this far behind is closed
+      stall_timeout = 10,               -- reading stops above half a queue limit; this long: closed
       test_token = nil, test_user = "test",             -- spec-only upgrade hook (off when nil)
     },
     -- Integrations. The admin's saved settings (service_config) win over these;
@@ -168,6 +171,43 @@ local function apply_demo(cfg, explicit)
   if not has then table.insert(enabled, "demo-upstreams") end
 end
 
+-- The demo signs whoever reaches it in as the owner (its fake plex.tv
+-- approves any PIN), and bench/demo-upstreams serve test-only routes
+-- (/bench/*, /demo/*/_control, PIN approval): they are for one machine.
+local TEST_ONLY_PLUGINS = { bench = true, ["demo-upstreams"] = true }
+
+local function loopback_host(host)
+  host = host:lower()
+  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+local function check_demo(cfg)
+  local local_only = loopback_host(cfg.listen_host)
+  if cfg.demo and not local_only and not cfg.demo_public then
+    return nil, ("listen %s: with --demo anyone who reaches the port can sign in as the owner; "
+      .. "listen on 127.0.0.1, or add --demo-public to expose the demo on purpose"):format(cfg.listen)
+  end
+  if not cfg.demo and not local_only then
+    for _, n in ipairs(cfg.plugins.enabled) do
+      if TEST_ONLY_PLUGINS[n] then
+        return nil, ("plugins.enabled: %s serves test-only routes; enable it on a loopback listen "
+          .. "or with --demo only"):format(n)
+      end
+    end
+    if cfg.bench.enabled then
+      return nil, "bench.enabled: the /bench routes are for a loopback listen or --demo only"
+    end
+  end
+  return true
+end
+
+-- What serve logs once listening when the demo is public on purpose, or nil.
+function M.demo_warning(cfg)
+  if not (cfg.demo and cfg.demo_public and not loopback_host(cfg.listen_host)) then return nil end
+  return "--demo-public: anyone who can reach " .. cfg.listen
+    .. " can sign in as the owner of this demo; never expose it to the internet"
+end
+
 local function check(cfg)
   local host, port = tostring(cfg.listen):match("^%[?([^%]]*)%]?:(%d+)$")
   port = tonumber(port)
@@ -187,6 +227,8 @@ local function check(cfg)
     if type(v) ~= "number" or v <= 0 then return nil, "http." .. k .. ": expected a positive number" end
   end
   if type(cfg.plugins.enabled) ~= "table" then return nil, "plugins.enabled: expected a list" end
+  local ok, derr = check_demo(cfg)
+  if not ok then return nil, derr end
   if cfg.demo then apply_demo(cfg, cfg._explicit_services) end
   cfg._explicit_services = nil
   if cfg.demo or cfg.bench.enabled then
@@ -197,7 +239,8 @@ local function check(cfg)
   return cfg
 end
 
--- load(opts) -> cfg | nil, err. opts: config_path, overrides_json, demo, root.
+-- load(opts) -> cfg | nil, err. opts: config_path, overrides_json, demo,
+-- demo_public (serve --demo-public: only from the command line), root.
 function M.load(opts)
   local cfg = defaults()
   local explicit = {}    -- services the operator set, which --demo leaves alone
@@ -217,6 +260,7 @@ function M.load(opts)
     if not ok then return nil, "overrides: " .. merr end
   end
   if opts.demo then cfg.demo = true end
+  cfg.demo_public = opts.demo_public and cfg.demo or nil
   cfg.root = opts.root
   cfg._explicit_services = explicit
   local checked, err = check(cfg)

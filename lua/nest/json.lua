@@ -2,7 +2,9 @@
 --
 --   json.encode(v)        -> text; raises on a value JSON cannot hold (a
 --                            function, a cycle, nesting deeper than MAX_DEPTH)
---   json.decode(text)     -> value | nil, err; never raises, whatever the input
+--   json.decode(text)     -> value | nil, err; never raises, whatever the input;
+--                            refuses text that is not UTF-8 and strings that
+--                            hold NUL (\u0000), see "Strings" below
 --   json.null             JSON null: decode yields it, encode writes it
 --   json.empty_array      a read-only empty table that encodes as []
 --   json.array([t])       marks t (default: a new table) as an array, so that
@@ -20,6 +22,12 @@
 --     (metatable json.array_mt), encode writes [] for every marked table that
 --     is empty, so an upstream's {"results":[]} passed through a plugin is
 --     still {"results":[]}.
+-- Strings: cjson 2.1.0 passes any bytes through and decodes \u0000 to a NUL
+-- byte. Text that is not UTF-8 is not JSON (RFC 8259 8.1), and no text
+-- column in PostgreSQL (nor any C string) takes a NUL, so a body with
+-- either would otherwise reach a query and come back as a 500. decode
+-- refuses both, so every route (req:json()), WebSocket message and
+-- upstream answer is clean text once decoded.
 -- Other settings: excessively sparse arrays ({[1000] = x}) encode as objects
 -- instead of raising; NaN and infinities encode as null; decode rejects
 -- NaN/Infinity/hex literals and nesting deeper than MAX_DEPTH. '/' is written
@@ -31,6 +39,7 @@ local concat = table.concat
 local tointeger, mathtype = math.tointeger, math.type
 local next, pcall, type, tostring, error = next, pcall, type, tostring, error
 local rawset, rawget, rawlen = rawset, rawget, rawlen
+local utf8_len = utf8.len
 local setmetatable, getmetatable = setmetatable, getmetatable
 
 local MAX_DEPTH = 128
@@ -256,10 +265,21 @@ local function has_spaced_bracket(s)
     or find(s, "[\t", 1, true)
 end
 
+-- A NUL in any key or string of v (decode has made sure it holds one).
+local function has_nul(v)
+  if type(v) == "string" then return find(v, "\0", 1, true) ~= nil end
+  if type(v) ~= "table" then return false end
+  for k, x in next, v do
+    if has_nul(k) or has_nul(x) then return true end
+  end
+  return false
+end
+
 function json.decode(s)
   if type(s) ~= "string" then
     return nil, "nest.json.decode: expected a string, got " .. type(s)
   end
+  if not utf8_len(s) then return nil, "invalid JSON: the text is not valid UTF-8" end
   local src, marks = s, 0
   if has_spaced_bracket(s) then
     src, marks = mark_spaced(s)
@@ -281,6 +301,9 @@ function json.decode(s)
     v = tointeger(v) or v
   elseif tv == "string" and marks > 0 then
     v = gsub(v, MARK_PATTERN, "")
+  end
+  if (find(s, "\\u0000", 1, true) or find(s, "\0", 1, true)) and has_nul(v) then
+    return nil, "invalid JSON: strings may not contain NUL (\\u0000)"
   end
   return v
 end

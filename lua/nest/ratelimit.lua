@@ -159,17 +159,24 @@ function M.apply(req, res, names)
   return true
 end
 
--- The limits a route gets: `api` for every authenticated /api route, plus
--- opts.rate (a name or a list); opts.rate = false opts out of everything.
+-- The limits a route gets: `api` for every /api route, public ones too
+-- (anonymous callers are counted by IP: each of their calls may cost a
+-- database lookup), plus opts.rate (a name or a list). opts.api_rate =
+-- false takes a route out of `api` when it names its own limit instead
+-- (sign-in polling: once a second for minutes); opts.rate = false opts out
+-- of everything.
 function M.route_limits(route)
   local opts = route.opts or {}
   if opts.rate == false then return {} end
-  local out = {}
+  local out, seen = {}, {}
+  local function add(name)
+    if not seen[name] then seen[name] = true; out[#out + 1] = name end
+  end
   local api = route.pattern == "/api" or route.pattern:sub(1, 5) == "/api/"
-  if api and route.auth ~= "public" then out[#out + 1] = "api" end
-  if type(opts.rate) == "string" then out[#out + 1] = opts.rate
+  if api and opts.api_rate ~= false then add("api") end
+  if type(opts.rate) == "string" then add(opts.rate)
   elseif type(opts.rate) == "table" then
-    for _, n in ipairs(opts.rate) do out[#out + 1] = n end
+    for _, n in ipairs(opts.rate) do add(n) end
   end
   return out
 end

@@ -30,6 +30,10 @@ local function unescape(s)
 end
 M.unescape = unescape
 
+local function bad(name, msg)
+  errors.raise(400, "VALIDATION_ERROR", ("%s %s"):format(name, msg), { field = name })
+end
+
 -- The query as a table (first value wins for repeated names; all values in
 -- query_all).
 function Request:query_params()
@@ -42,6 +46,11 @@ function Request:query_params()
     for pair in qs:gmatch("[^&]+") do
       local k, v = pair:match("^([^=]*)=?(.*)$")
       k, v = unescape(k), unescape(v)
+      -- what a handler reads goes to PostgreSQL, which takes only UTF-8
+      -- text without NUL: refuse it here, for every route, not as a 500 there
+      if not utf8.len(k) or not utf8.len(v) or k:find("\0", 1, true) or v:find("\0", 1, true) then
+        bad(utf8.len(k) and not k:find("\0", 1, true) and k or "query", "must be UTF-8 text without NUL")
+      end
       if q[k] == nil then q[k] = v end
       all[k] = all[k] or {}
       table.insert(all[k], v)
@@ -71,10 +80,6 @@ end
 
 function Request:cookie(name)
   return self:cookies()[name]
-end
-
-local function bad(name, msg)
-  errors.raise(400, "VALIDATION_ERROR", ("%s %s"):format(name, msg), { field = name })
 end
 
 -- query_string(name, {required, default, max, min, pattern})

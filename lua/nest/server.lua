@@ -196,6 +196,8 @@ function M.build(cfg, opts)
     io.stdout:write(("MediaNest listening on http://%s:%d/\n"):format(
       cfg.listen_host:find(":") and "[" .. cfg.listen_host .. "]" or cfg.listen_host, port))
     io.stdout:flush()
+    local demo_warning = require("nest.config").demo_warning(cfg)
+    if demo_warning then log.warn(demo_warning) end
     for _, p in ipairs(loaded) do
       if p.plugin.on_listening then p.plugin.on_listening(app, port) end
     end

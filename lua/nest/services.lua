@@ -14,6 +14,16 @@
 --   public_view(name) -> what an admin may see: no secret values, only
 --                    whether each secret is set and where it comes from
 --   SECRETS[name]    the secret fields each service has
+--   fetch(s, url, opts) -> nest.fetch's answer, for a request to service s
+--                    (what get returned): refused unless url is on s.url's
+--                    origin; reaches loopback/private addresses only when
+--                    s.url itself is on them (addresses(s.url))
+--   addresses(url)   "lan" | "public", see fetch()
+--   origin(url)      "scheme://host:port" (lower case, default port filled in) | nil
+--
+-- Secrets go to the saved URL's host only: saving a URL on another origin
+-- clears the saved secrets not given in the same save, and config.lua's
+-- secrets apply only while the URL is on config.lua's URL's origin.
 --
 -- Results are memoised per generation for a few seconds: a service's
 -- settings are read on every upstream call, and a change made on another
@@ -39,6 +49,53 @@ local function now() return require("nest.core.app").hrtime() end
 local function is_secret(k)
   for _, s in ipairs(M.SECRET_FIELDS) do if s == k then return true end end
   return false
+end
+
+function M.origin(url) return require("nest.fetch").origin(url) end
+
+local function host_of(url)
+  local o = M.origin(url)
+  if not o then return nil end
+  local host = o:match("^%a[%w+.-]*://(.*):%d+$")
+  return (host:gsub("^%[(.*)%]$", "%1"))
+end
+
+local ADDR_TTL = 60
+local addr_memo = {}   -- host -> { at, value }
+
+-- "lan" when every address url's host resolves to is loopback or private
+-- (a Plex on the LAN is normal), else "public" (also when it does not
+-- resolve). Judged once a minute per host; the connect-time check in
+-- nest.fetch then holds a "public" service to public addresses, whatever
+-- its name resolves to later (DNS rebinding) or wherever it redirects.
+function M.addresses(url)
+  local host = host_of(url)
+  if not host then return "public" end
+  local m = addr_memo[host]
+  if m and now() - m.at < ADDR_TTL then return m.value end
+  local list = require("nest.fetch").resolve(host)
+  local value = "public"
+  if type(list) == "table" and #list > 0 then
+    value = "lan"
+    for _, a in ipairs(list) do
+      if a.class ~= "private" then value = "public" break end
+    end
+  end
+  addr_memo[host] = { at = now(), value = value }
+  return value
+end
+
+function M.fetch(s, url, opts)
+  local want = s and M.origin(s.url)
+  if not want or M.origin(url) ~= want then
+    return nil, "not the service's address: requests with its settings go to " .. tostring(want)
+  end
+  opts = opts or {}
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.addresses = M.addresses(s.url)
+  o.follow = false   -- a redirect elsewhere would carry the service's secrets with it
+  return require("nest.fetch").fetch(url, o)
 end
 
 local function from_config(name)
@@ -89,6 +146,15 @@ local function merge_row(out, name, row)
   out.saved = true
 end
 
+-- config.lua's secrets were meant for config.lua's URL: not for a URL an
+-- admin saved on another origin.
+local function drop_config_secrets(out, base)
+  if out.url == base.url or M.origin(out.url) == M.origin(base.url) then return end
+  for _, field in ipairs(M.SECRET_FIELDS) do
+    if out[field] ~= nil and out[field] == base[field] then out[field] = nil end
+  end
+end
+
 function M.get(name)
   if not known[name] then return nil end
   local m = memo[name]
@@ -96,7 +162,11 @@ function M.get(name)
   if m and t - m.at < MEMO_TTL then return m.value end
   local out = from_config(name)
   local row = from_db(name)
-  if row then merge_row(out, name, row) end
+  if row then
+    local base = from_config(name)
+    merge_row(out, name, row)
+    drop_config_secrets(out, base)
+  end
   memo[name] = { at = t, value = out }
   return out
 end
@@ -147,6 +217,15 @@ function M.save(name, fields, by)
     if fields.enabled ~= nil and fields.enabled ~= json.null then enabled = fields.enabled == true end
     local url = cur.url
     if fields.url ~= nil then url = fields.url end
+    -- the saved secrets were given for the old address: a new origin gets
+    -- none of them unless this save gives them again
+    local old_effective = (cur.url ~= nil and cur.url ~= json.null) and cur.url or from_config(name).url
+    local new_effective = (url ~= nil and url ~= json.null) and url or from_config(name).url
+    if fields.url ~= nil and M.origin(old_effective) ~= M.origin(new_effective) then
+      for _, field in ipairs(M.SECRETS[name] or {}) do
+        if fields[field] == nil then fields[field] = json.null end
+      end
+    end
     local settings = type(cur.settings) == "table" and cur.settings or {}
     if fields.options == json.null then settings = {}
     elseif type(fields.options) == "table" then settings = fields.options end
@@ -219,7 +298,9 @@ function M.public_view(name)
   for _, field in ipairs(M.SECRETS[name]) do
     local source
     if row and saved_has(name, row, field) then source = "saved"
-    elseif base[field] ~= nil and base[field] ~= "" then source = "config" end
+    elseif base[field] ~= nil and base[field] ~= "" and M.origin(out.url) == M.origin(base.url) then
+      source = "config"                    -- config.lua's secret, for config.lua's URL only
+    end
     out.secrets[field] = { set = source ~= nil, source = source }
   end
   return out

@@ -292,6 +292,7 @@ function M.accept(req, opts)
     ping_interval = wcfg.ping_interval,
     pong_timeout = wcfg.pong_timeout,
     close_timeout = wcfg.close_timeout,
+    stall_timeout = wcfg.stall_timeout,
   })
   if not id then return nil, err end
   if user then core.join(id, "user:" .. user) end

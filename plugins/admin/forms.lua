@@ -11,6 +11,20 @@ local json = require "nest.json"
 
 local M = {}
 
+-- Bounds checked before any per-field work: a body holding hundreds of
+-- thousands of unknown keys once kept the loop busy for seconds.
+M.MAX_BODY = 16 * 1024
+M.MAX_FIELDS = 32
+
+local function too_many(t)
+  local n = 0
+  for _ in pairs(t) do
+    n = n + 1
+    if n > M.MAX_FIELDS then return true end
+  end
+  return false
+end
+
 local TIMEOUT = { key = "timeout", type = "number", min = 1, max = 60 }
 
 M.FORMS = {
@@ -124,6 +138,12 @@ function M.parse(name, body)
   local function bad(field, msg) errs[#errs + 1] = { field = field, message = field .. " " .. msg } end
   if type(body) ~= "table" or (next(body) ~= nil and body[1] ~= nil) or json.is_array(body) then
     return nil, { { field = "body", message = "body must be a JSON object" } }
+  end
+  if too_many(body) then
+    return nil, { { field = "body", message = ("body has more than %d fields"):format(M.MAX_FIELDS) } }
+  end
+  if type(body.options) == "table" and too_many(body.options) then
+    return nil, { { field = "options", message = ("options has more than %d fields"):format(M.MAX_FIELDS) } }
   end
   local out = {}
   for k, v in pairs(body) do

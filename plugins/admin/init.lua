@@ -76,7 +76,7 @@ function plugin.routes(r, settings)
     return res:json(u)
   end)
 
-  r:patch("/admin/users/{id}", ADMIN, function(req, res)
+  r:patch("/admin/users/{id}", { auth = "admin", body_limit = 1024 }, function(req, res)
     local id = user_id(req)
     local body = req:json()
     local change, err = schema.validate(PATCH_USER, body, "body")
@@ -118,7 +118,8 @@ function plugin.routes(r, settings)
     return res:json(view(service_name(req)))
   end)
 
-  r:put("/admin/services/{name}", ADMIN, function(req, res)
+  -- a form is a few fields: 16 KiB holds every secret at its longest
+  r:put("/admin/services/{name}", { auth = "admin", body_limit = forms.MAX_BODY }, function(req, res)
     local name = service_name(req)
     local fields, errs = forms.parse(name, req:json())
     if not fields then
@@ -130,7 +131,7 @@ function plugin.routes(r, settings)
     return res:json(view(name))
   end)
 
-  r:post("/admin/services/{name}/test", ADMIN, function(req, res)
+  r:post("/admin/services/{name}/test", { auth = "admin", body_limit = 1024 }, function(req, res)
     return res:json(probes.run(service_name(req), test_timeout))
   end)
 end

@@ -25,8 +25,8 @@ local function base(url) return (url:gsub("/+$", "")) end
 local Checks = {}
 Checks.__index = Checks
 
-local function new_checks(timeout)
-  return setmetatable({ list = json.array(), timeout = timeout }, Checks)
+local function new_checks(timeout, s)
+  return setmetatable({ list = json.array(), timeout = timeout, s = s }, Checks)
 end
 
 function Checks:add(name, ok, message, ms)
@@ -52,9 +52,11 @@ function Checks:reason(err)
   return err
 end
 
+-- Through nest.services.fetch: the service's own origin only, and its
+-- loopback/private addresses only when its URL is itself on them.
 function Checks:get(url, headers)
-  return fetch(url, { headers = headers, max_size = MAX_SIZE, service = "admin_test",
-                      timeout = { connect = math.min(3, self.timeout), total = self.timeout } })
+  return services.fetch(self.s, url, { headers = headers, max_size = MAX_SIZE, service = "admin_test",
+                                       timeout = { connect = math.min(3, self.timeout), total = self.timeout } })
 end
 
 local function body_json(res)
@@ -229,7 +231,7 @@ end
 
 function M.run(name, timeout)
   local s = services.get(name)
-  local c = new_checks(timeout or M.DEFAULT_TIMEOUT)
+  local c = new_checks(timeout or M.DEFAULT_TIMEOUT, s)
   local info = {}
   local ok, err = pcall(probes[name], c, s, info)
   if not ok then

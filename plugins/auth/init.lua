@@ -11,7 +11,9 @@
 -- changes nothing of the user's). Every request looks its
 -- token up in PostgreSQL (one indexed query): a revoked token, a disabled
 -- user or a logout elsewhere (another instance, `medianest user disable`)
--- takes effect on the very next request.
+-- takes effect on the very next request. Lookups that find nothing are
+-- remembered and bounded per client IP (plugins/auth/guard.lua,
+-- rate_limits.auth_lookup).
 local crypto = require "nest.crypto"
 local json = require "nest.json"
 local config = require "nest.config"
@@ -22,6 +24,7 @@ local users = require "plugins.auth.users"
 local setup = require "plugins.auth.setup"
 local pins = require "plugins.auth.pins"
 local cookies = require "plugins.auth.cookies"
+local guard = require "plugins.auth.guard"
 
 local plugin = { name = "auth", version = "1.0.0", priority = 2000,
                  description = "Plex sign-in, sessions, API tokens, CSRF, setup link" }
@@ -30,34 +33,56 @@ local SAFE = { GET = true, HEAD = true, OPTIONS = true }
 
 local function auth_cfg() return (config.get() or {}).auth or {} end
 
-local function lookup(raw, kind, route)
+local function resolve(raw, kind, route)
   if route.auth == "public" then
     -- a public route (health, the demo upstreams...) still answers when the
     -- database is down: the visitor is then simply anonymous
     local ok, info = pcall(sessions.resolve, raw, kind)
-    if ok then return info end
-    return nil
+    if ok then return info, true end
+    return nil, false
   end
-  return sessions.resolve(raw, kind)
+  return sessions.resolve(raw, kind), true
 end
 
-function plugin.before(req, res, route)
-  local info, via, raw
+-- -> info | nil (anonymous) | false (429 written: look nothing more up)
+local function lookup(req, res, raw, kind, route)
+  local seen = guard.check(req, res, raw)
+  if seen == "blocked" then return false end
+  if seen == "unknown" then return nil end
+  local info, answered = resolve(raw, kind, route)
+  if info then guard.found(raw)
+  elseif answered then guard.failed(req, raw) end
+  return info
+end
+
+-- The credential a request carries: raw, kind, via (nil when none).
+local function credential(req, route)
   local authz = req.headers.authorization
-  if authz then
-    raw = authz:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
-    -- other schemes and unknown tokens (the /metrics token...) are left to their routes
-    if raw then info = lookup(raw, "api", route); via = "bearer" end
-  end
-  if not via and route.opts.query_token then
+  local raw = authz and authz:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
+  -- other schemes (the /metrics token...) are left to their routes
+  if raw then return raw, "api", "bearer" end
+  if route.opts.query_token then
     -- a route for non-browser clients (/ws) may take an API token as ?token=
     -- (the access log never records query strings)
     raw = req:query_params().token
-    if raw and raw ~= "" then info = lookup(raw, "api", route); via = info and "bearer" or nil end
+    if raw and raw ~= "" then return raw, "api", "query" end
   end
-  if not info and not via then
+  raw = req:cookie(cookies.session_name())
+  if raw and raw ~= "" then return raw, "session", "cookie" end
+end
+
+function plugin.before(req, res, route)
+  local raw, kind, via = credential(req, route)
+  if not raw then return end
+  local info = lookup(req, res, raw, kind, route)
+  if via == "query" and info == nil then
+    -- an unknown ?token= may be another hook's (websocket.test_token): a
+    -- session cookie may still sign the request in
     raw = req:cookie(cookies.session_name())
-    if raw and raw ~= "" then info = lookup(raw, "session", route); via = "cookie" end
+    if not raw or raw == "" then return end
+    via, info = "cookie", lookup(req, res, raw, "session", route)
+  elseif via == "query" and info then
+    via = "bearer"
   end
   if not info then return end
   if info.stale then
@@ -124,7 +149,8 @@ end
 function plugin.routes(r)
   local public = { auth = "public" }
   r:post("/auth/plex/pin", { auth = "public", rate = "auth", body_limit = 4096 }, pins.create)
-  r:get("/auth/plex/pin/{id}", public, pins.poll)
+  -- polled once a second while the user is on plex.tv: its own limit, not api's
+  r:get("/auth/plex/pin/{id}", { auth = "public", rate = "auth_poll", api_rate = false }, pins.poll)
   r:get("/auth/session", public, session)
   r:post("/auth/logout", public, logout)
   r:get("/auth/tokens", { auth = "user" }, list_tokens)

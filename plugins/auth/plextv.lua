@@ -36,7 +36,7 @@ end
 
 local function tv()
   local s = services.get("plextv") or {}
-  return s.url or "https://plex.tv", s.options or {}
+  return s.url or "https://plex.tv", s.options or {}, s
 end
 
 local function headers(token)
@@ -60,8 +60,9 @@ end
 local function call(method, path, token, query)
   local h, herr = headers(token)
   if not h then return nil, herr end
-  local base = tv()
-  local res, err = fetch.fetch(base:gsub("/+$", "") .. path,
+  local base, _, s = tv()
+  s = s.url and s or { url = base }
+  local res, err = services.fetch(s, base:gsub("/+$", "") .. path,
     { method = method, headers = h, query = query, timeout = TIMEOUT, service = "plextv" })
   if not res then return nil, "plex.tv: " .. tostring(err) end
   if res.status == 401 then return nil, "unauthorized", 401 end
@@ -122,7 +123,7 @@ function M.machine_id()
   local v, err = cache.fetch("auth:pms-machine:" .. url, { ttl = 3600 }, function()
     local h = { Accept = "application/json" }
     if s.token then h["X-Plex-Token"] = s.token end
-    local res, ferr = fetch.fetch(url .. "/identity", { headers = h, timeout = TIMEOUT, service = "plex" })
+    local res, ferr = services.fetch(s, url .. "/identity", { headers = h, timeout = TIMEOUT, service = "plex" })
     if not res then return nil, "plex: " .. tostring(ferr) end
     if res.status ~= 200 then return nil, "plex: /identity answered " .. res.status end
     local b = json.decode(res.body or "")

@@ -2,9 +2,9 @@
 --
 -- While no user exists, `serve` makes a setup token (32 random bytes, stored
 -- as SHA-256 in setup_tokens, so every instance sharing the database knows
--- it) and prints `setup: open <url>/setup?token=<token>`. The browser passes
--- it as POST /auth/plex/pin {"setupToken"}; the sign-in that completes with
--- it consumes it (users.sign_in) and becomes admin. Single use, expiring
+-- it) and prints `setup: open <url>/setup?token=<token>` on stdout (the log
+-- gets the link with the token redacted). The browser passes it as POST
+-- /auth/plex/pin {"setupToken"}; the sign-in that completes with it consumes it (users.sign_in) and becomes admin. Single use, expiring
 -- after auth.setup_token_ttl; once an admin exists every open link closes.
 --
 --   required()              -> true while no user exists
@@ -19,6 +19,8 @@ local log = require "nest.log"
 local M = {}
 
 local q = users.q
+
+M.REDACTED = "<redacted: see the terminal>"
 
 function M.required()
   return not users.exists()
@@ -58,9 +60,12 @@ function M.announce(cfg, port)
   if not need then return nil end
   local raw = M.create((cfg.auth or {}).setup_token_ttl)
   local line = "setup: open " .. M.link(cfg, port, raw)
+  -- the link is for the operator's terminal; the log is often readable by
+  -- more people (shipped, shared, kept), so it only says where to look
   io.stdout:write(line, "\n")
   io.stdout:flush()
-  log.info(line, { hint = "no user exists yet: whoever signs in through this link becomes admin" })
+  log.info("setup: open " .. M.link(cfg, port, M.REDACTED),
+    { hint = "no user exists yet: whoever signs in through the link printed on the terminal becomes admin" })
   return line
 end
 

@@ -1,6 +1,6 @@
 -- plugins/ratelimit/init.lua — applies the named rate limits of config
--- `rate_limits` to routes (DESIGN 4.7): `api` to every authenticated /api
--- route, plus whatever a route names with opts.rate ("search", or a list);
+-- `rate_limits` to routes (DESIGN 4.7): `api` to every /api route (public
+-- ones too, per IP for anonymous callers), plus whatever a route names with opts.rate ("search", or a list);
 -- opts.rate = false opts a route out. The mechanism is nest.ratelimit.
 --
 -- Priority 100: it runs after the sign-in plugin's before hook (higher
@@ -12,9 +12,16 @@ local plugin = { name = "ratelimit", version = "1.0.0", priority = 100,
 
 -- A route naming an unknown limit is a configuration error: fail the
 -- generation at load, not the request at run time.
+-- So is a route that leaves `api` (opts.api_rate = false) without naming
+-- its own limit: every /api route is behind one.
 function plugin.init(app)
   for _, route in pairs(app.router.all) do
-    for _, name in ipairs(rl.route_limits(route)) do
+    local names = rl.route_limits(route)
+    if route.opts and route.opts.api_rate == false and route.opts.rate ~= false and #names == 0 then
+      error(("route %s %s: api_rate = false needs a limit of its own (opts.rate)"):format(
+        route.method, route.pattern), 0)
+    end
+    for _, name in ipairs(names) do
       local ok, err = rl.limit(name)
       if not ok then error(("route %s %s: %s"):format(route.method, route.pattern, err), 0) end
     end

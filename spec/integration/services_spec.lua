@@ -59,7 +59,7 @@ describe("nest.services", function()
   end)
 
   it("serve --demo points every integration at the demo upstreams", function()
-    local cfg = assert(config.load({ demo = true, root = "/srv/mn",
+    local cfg = assert(config.load({ demo = true, demo_public = true, root = "/srv/mn",
       overrides_json = '{"listen":"0.0.0.0:9999","services":{"overseerr":{"url":"http://real:5055"}}}' }))
     assert.equal("http://127.0.0.1:9999/demo/plex", cfg.services.plex.url)
     assert.equal("demo-token-owner", cfg.services.plex.token)
@@ -79,9 +79,9 @@ describe("nest.services", function()
     assert.is_nil(row.api_key_enc:find("k-1", 1, true))
     assert.is_nil(row.webhook_secret_enc:find("w-1", 1, true))
     assert.equal("k-1", services.get(name).api_key)               -- save() forgot the memo
-    assert(services.save(name, { url = "http://o2.test:5055" }))
+    assert(services.save(name, { url = "http://o.test:5055/overseerr" }))   -- same origin
     local s = services.get(name)
-    assert.equal("http://o2.test:5055", s.url)
+    assert.equal("http://o.test:5055/overseerr", s.url)
     assert.equal("k-1", s.api_key)
     assert.equal("w-1", s.webhook_secret)
     assert.equal(3, s.options.timeout)

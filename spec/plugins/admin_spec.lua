@@ -303,9 +303,10 @@ describe("admin plugin", function()
       local key = "kuma-" .. TAG
       assert.equal(200, as_admin:put("/api/v1/admin/services/uptime_kuma",
         { url = "http://kuma.test:3001", apiKey = key, options = { slug = "home" } }).status)
-      local r = as_admin:put("/api/v1/admin/services/uptime_kuma", { url = "http://kuma2.test:3001" })
+      -- the same origin (another path): the secret stays
+      local r = as_admin:put("/api/v1/admin/services/uptime_kuma", { url = "http://KUMA.test:3001/kuma" })
       assert.equal(200, r.status)
-      assert.equal("http://kuma2.test:3001", r.json.url)
+      assert.equal("http://KUMA.test:3001/kuma", r.json.url)
       assert.same({ set = true, source = "saved" }, r.json.apiKey)
       assert.equal("home", r.json.options.slug)
       services.forget()

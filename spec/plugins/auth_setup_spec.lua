@@ -72,6 +72,14 @@ describe("auth setup link", function()
 
   local function client() return h.client("127.0.0.1", port) end
 
+  it("prints the link on the terminal but logs it with the token redacted", function()
+    local logged = h.wait_until(function()
+      return server:stderr():match('[^\n]*setup: open [^\n]*')
+    end, 5, 0.02, "the setup line in the log")
+    assert.truthy(logged:find("/setup?token=<redacted", 1, true), logged)
+    assert.is_nil(server:stderr():find(link_token, 1, true), "the token reached the log")
+  end)
+
   it("says setup is required and refuses sign-ins that do not come through the link", function()
     local c = client()
     local s = c:get("/api/v1/setup")

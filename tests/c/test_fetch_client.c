@@ -2,7 +2,8 @@
  * fetch_client on the same loop. Checks a plain GET, 200 requests whose
  * server closes every connection (curl opens a socket per request, so fd
  * numbers are reused under the uv_poll handles), cancellation of a pending
- * request, and destroying the client with requests in flight. The loop
+ * request, destroying the client with requests in flight, and the address
+ * classes outbound requests are judged by. The loop
  * must end with no handle left open (everything closed, nothing leaked). */
 #include "fetch.h"
 
@@ -170,8 +171,35 @@ static int run_abandon(int destroy) {
     return uv_run(loop, UV_RUN_DEFAULT);
 }
 
+/* The address classes every outbound request is judged by. */
+static void test_addr_class(void) {
+    static const struct { const char *ip; fetch_addr_class_t want; } cases[] = {
+        {"169.254.169.254", FETCH_ADDR_FORBIDDEN}, {"169.254.0.1", FETCH_ADDR_FORBIDDEN},
+        {"100.100.100.200", FETCH_ADDR_FORBIDDEN}, {"192.0.0.192", FETCH_ADDR_FORBIDDEN},
+        {"224.0.0.1", FETCH_ADDR_FORBIDDEN}, {"255.255.255.255", FETCH_ADDR_FORBIDDEN},
+        {"fd00:ec2::254", FETCH_ADDR_FORBIDDEN}, {"fe80::1", FETCH_ADDR_FORBIDDEN},
+        {"ff02::1", FETCH_ADDR_FORBIDDEN}, {"::ffff:169.254.169.254", FETCH_ADDR_FORBIDDEN},
+        {"64:ff9b::a9fe:a9fe", FETCH_ADDR_FORBIDDEN}, {"::169.254.169.254", FETCH_ADDR_FORBIDDEN},
+        {"127.0.0.1", FETCH_ADDR_PRIVATE}, {"127.8.9.10", FETCH_ADDR_PRIVATE},
+        {"0.0.0.0", FETCH_ADDR_PRIVATE}, {"10.0.0.1", FETCH_ADDR_PRIVATE},
+        {"172.16.0.1", FETCH_ADDR_PRIVATE}, {"172.31.255.255", FETCH_ADDR_PRIVATE},
+        {"192.168.1.1", FETCH_ADDR_PRIVATE}, {"100.64.0.1", FETCH_ADDR_PRIVATE},
+        {"::1", FETCH_ADDR_PRIVATE}, {"::", FETCH_ADDR_PRIVATE}, {"fd12:3456::1", FETCH_ADDR_PRIVATE},
+        {"::ffff:10.1.2.3", FETCH_ADDR_PRIVATE}, {"fd00:ec2::253", FETCH_ADDR_PRIVATE},
+        {"8.8.8.8", FETCH_ADDR_PUBLIC}, {"172.32.0.1", FETCH_ADDR_PUBLIC},
+        {"100.128.0.1", FETCH_ADDR_PUBLIC}, {"169.253.1.1", FETCH_ADDR_PUBLIC},
+        {"2606:4700::1111", FETCH_ADDR_PUBLIC}, {"not an address", FETCH_ADDR_PUBLIC},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "address class of %s", cases[i].ip);
+        CHECK(fetch_addr_class_str(cases[i].ip) == cases[i].want, name);
+    }
+}
+
 int main(void) {
     loop = uv_default_loop();
+    test_addr_class();
 
     server_start();
     snprintf(url, sizeof url, "http://127.0.0.1:%d/x", port);
