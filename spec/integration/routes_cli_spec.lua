@@ -47,6 +47,12 @@ local function write_config(text)
   return path
 end
 
+local function names(limits)
+  local out = {}
+  for i, l in ipairs(limits) do out[i] = l.name end
+  return out
+end
+
 describe("medianest routes", function()
   it("finds the code for /api/v1/auth/plex/pin, /metrics and /ws", function()
     local list = listing()
@@ -54,7 +60,7 @@ describe("medianest routes", function()
     local pin = find(list, "POST", "/api/v1/auth/plex/pin")
     assert.same({ "auth", "public", "/api/auth/plex/pin", 4096, true },
       { pin.plugin, pin.auth, pin.alias, pin.body_limit, pin.csrf })
-    assert.equal("auth", pin.rate_limits[1].name)
+    assert.same({ "api", "auth" }, names(pin.rate_limits))   -- api: public /api routes too, per IP
     assert.equal("plugins/auth/pins.lua", pin.handler.file)
     local create = require("plugins.auth.pins").create
     assert.equal(debug.getinfo(create, "S").linedefined, pin.handler.line)
@@ -97,7 +103,7 @@ describe("medianest routes", function()
     local list = listing()
     local rum = find(list, "POST", "/api/v1/analytics/rum")
     assert.is_false(rum.csrf)
-    assert.equal("rum", rum.rate_limits[1].name)
+    assert.same({ "api", "rum" }, names(rum.rate_limits))
     local tokens = find(list, "GET", "/api/v1/auth/tokens")
     assert.same({ name = "api", limit = 100, window = 60, by = "user" }, tokens.rate_limits[1])
     assert.equal(json.null, tokens.csrf)          -- a safe method: no CSRF check
@@ -123,7 +129,7 @@ describe("medianest routes", function()
     local line = debug.getinfo(require("plugins.auth.pins").create, "S").linedefined
     local cells = {}
     for c in row:gmatch("%S+") do cells[#cells + 1] = c end
-    assert.same({ "POST", "/api/v1/auth/plex/pin", "yes", "public", "auth", "4KiB", "on", "auth",
+    assert.same({ "POST", "/api/v1/auth/plex/pin", "yes", "public", "api,auth", "4KiB", "on", "auth",
                   "plugins/auth/pins.lua:" .. line }, cells)
     assert.truthy(out:find("\nGET +/ws +%- +user "))
     assert.truthy(out:find("Not routes", 1, true))

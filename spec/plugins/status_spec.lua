@@ -383,8 +383,9 @@ describe("status plugin", function()
         r.json.requests)
       assert.same({ total = 3, queued = 1, downloading = 0, completed = 2, failed = 0, cancelled = 0 },
         r.json.downloads)
-      -- the demo library of this spec: 20 movies, 3 shows, 3 YouTube videos in 3 sections
-      assert.same({ items = 26, sections = 3 }, r.json.library)
+      -- the demo library of this spec: 20 movies, 3 shows, 3 YouTube videos and
+      -- the 40 home videos the owner does not share, in 4 sections
+      assert.same({ items = 66, sections = 4 }, r.json.library)
       local rb = bob:client(app):get("/api/v1/dashboard/stats")
       assert.equal(2, rb.json.requests.total)
       assert.equal(1, rb.json.downloads.failed)

@@ -121,13 +121,11 @@ function Grid({ lib, params }) {
 function Browse({ libs, sectionKey, q, params }) {
   const lib = libs.libraries.find((l) => l.key === sectionKey) || (sectionKey ? null : libs.libraries[0]);
   if (!lib && sectionKey) {
-    return html`<h1 id="page-title" tabindex="-1">Library</h1><${Tabs} libs=${libs.libraries} />
-      <${LoadError} error=${{ status: 404 }} />`;
+    return html`<${Tabs} libs=${libs.libraries} /><${LoadError} error=${{ status: 404 }} />`;
   }
   if (!lib) return html`<p class="notice">No library is shared with you on this Plex server.</p>`;
   const base = sectionKey ? `/library/${lib.key}` : '/library';
-  return html`<div class="page-head"><h1 id="page-title" tabindex="-1">Library</h1></div>
-    <${Tabs} libs=${libs.libraries} current=${lib.key} />
+  return html`<${Tabs} libs=${libs.libraries} current=${lib.key} />
     <${StaleNote} at=${libs.stale ? libs.fetchedAt : null} />
     <${SearchBox} q=${q} base=${base} />
     ${q ? html`<${SearchResults} q=${q} />` : html`
@@ -138,15 +136,19 @@ function Browse({ libs, sectionKey, q, params }) {
       <${Grid} key=${lib.key} lib=${lib} params=${params} />`}`;
 }
 
+const page = (body) => html`<section class="page lib" data-testid="library-page">${body}</section>`;
+
 export function Page() {
   const loc = useStore(location$);
   const { parts, q, params } = parse(loc);
   const libs = useApi(parts[0] === 'item' || parts[0] === 'collection' ? null : '/plex/libraries');
+  if (parts[0] === 'item' && parts[1]) return page(html`<${ItemPage} key=${parts[1]} rk=${parts[1]} />`);
+  if (parts[0] === 'collection' && parts[1]) return page(html`<${CollectionPage} key=${parts[1]} ck=${parts[1]} />`);
   let body;
-  if (parts[0] === 'item' && parts[1]) body = html`<${ItemPage} key=${parts[1]} rk=${parts[1]} />`;
-  else if (parts[0] === 'collection' && parts[1]) body = html`<${CollectionPage} key=${parts[1]} ck=${parts[1]} />`;
-  else if (libs.error) body = html`<h1 id="page-title" tabindex="-1">Library</h1><${LoadError} error=${libs.error} />`;
-  else if (!libs.data) body = html`<h1 id="page-title" tabindex="-1">Library</h1><p class="muted" role="status">Loading…</p>`;
+  if (libs.error) body = html`<${LoadError} error=${libs.error} />`;
+  else if (!libs.data) body = html`<p class="muted" role="status">Loading…</p>`;
   else body = html`<${Browse} libs=${libs.data} sectionKey=${parts[0]} q=${q} params=${params} />`;
-  return html`<section class="page lib" data-testid="library-page">${body}</section>`;
+  // One heading for every state of the browse view: the element stays as
+  // the data arrives, so the focus the shell gave it on navigation stays too.
+  return page(html`<div class="page-head"><h1 id="page-title" tabindex="-1">Library</h1></div>${body}`);
 }
