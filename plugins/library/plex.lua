@@ -13,7 +13,6 @@
 -- (code "PLEX_UNAVAILABLE"): they go through the "plex" circuit breaker. A
 -- 401 or 404 is an answer, returned as res (status set), and counts as a
 -- success for the breaker: Plex is up, it said no.
-local fetch = require "nest.fetch"
 local breaker = require "nest.breaker"
 local services = require "nest.services"
 local l1 = require "nest.core.cache"
@@ -70,7 +69,7 @@ end
 local function base()
   local s = services.get("plex")
   if not s or s.enabled == false or not s.url then return nil end
-  return (s.url:gsub("/+$", ""))
+  return (s.url:gsub("/+$", "")), s
 end
 M.base = base
 
@@ -86,10 +85,11 @@ end
 -- One GET through the breaker. opts: {accept, max_size, timeout}.
 function M.get(token, path, query, opts)
   opts = opts or {}
-  local url = base()
+  local url, s = base()
   if not url then return M.unavailable(M.NOT_CONFIGURED) end
   local res, err = plex_breaker():call(function()
-    local r, e = fetch(url .. path, { headers = headers(token, opts.accept), query = query,
+    -- services.fetch: the user's token goes to the configured Plex only
+    local r, e = services.fetch(s, url .. path, { headers = headers(token, opts.accept), query = query,
       timeout = opts.timeout or TIMEOUT, max_size = opts.max_size or MAX_BODY, service = "plex" })
     if not r then return M.unavailable("Plex did not answer: " .. tostring(e)) end
     if r.status >= 500 then return M.unavailable(("Plex answered HTTP %d"):format(r.status)) end

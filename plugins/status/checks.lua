@@ -16,7 +16,6 @@
 -- Plex token or an Overseerr API key that the service refuses (401/403) is
 -- "degraded" with integration set and a message an admin can act on; its
 -- secret is sent to the service only, never put in a message.
-local fetch = require "nest.fetch"
 local services = require "nest.services"
 local config = require "nest.config"
 local proc = require "nest.proc"
@@ -36,9 +35,11 @@ local function reason(err, timeout)
   return err
 end
 
-local function get(url, headers, o, service)
-  return fetch(url, { headers = headers, max_size = MAX_SIZE, service = "status_" .. service,
-                      timeout = { connect = math.min(3, o.timeout), total = o.timeout } })
+-- Every call goes through services.fetch: only to the service's own origin,
+-- no redirects, and private/loopback addresses only for a service on them.
+local function get(s, url, headers, o, service)
+  return services.fetch(s, url, { headers = headers, max_size = MAX_SIZE, service = "status_" .. service,
+                                  timeout = { connect = math.min(3, o.timeout), total = o.timeout } })
 end
 
 local function body_json(res)
@@ -64,9 +65,9 @@ end
 -- The first call every service answers without credentials: the service
 -- is up (or slow) when it answers like itself (looks_right(json) is true).
 -- -> result, or nil + the result to return (down)
-local function reach(id, name, url, headers, o, looks_right)
+local function reach(s, id, name, url, headers, o, looks_right)
   local t0 = napp.hrtime()
-  local res, err = get(url, headers, o, id)
+  local res, err = get(s, url, headers, o, id)
   local ms = ms_since(t0)
   if not res then return nil, result(id, name, "down", nil, name .. " unreachable: " .. reason(err, o.timeout)) end
   local path = url:match("^%a+://[^/]+(.*)$") or url
@@ -79,13 +80,13 @@ end
 
 -- Then one authenticated call proves MediaNest's credential still works:
 -- 401/403 is the distinct "integration" state an admin acts on (c.fix says how).
--- c = { secret, integration, missing, refused, what, url, headers }
+-- c = { s, secret, integration, missing, refused, what, url, headers }
 local function credential(r, c, o)
   if not c.secret or c.secret == "" then
     r.status, r.integration, r.message = "degraded", c.integration, c.missing
     return r
   end
-  local res, err = get(c.url, c.headers, o, r.id)
+  local res, err = get(c.s, c.url, c.headers, o, r.id)
   if res and (res.status == 401 or res.status == 403) then
     r.status, r.integration, r.message = "degraded", c.integration, c.refused:format(res.status)
   elseif not res then
@@ -100,12 +101,12 @@ end
 
 function M.plex(s, o)
   local headers = { Accept = "application/json", ["X-Plex-Client-Identifier"] = CLIENT_ID }
-  local r, down = reach("plex", "Plex", base(s.url) .. "/identity", headers, o, function(v)
+  local r, down = reach(s, "plex", "Plex", base(s.url) .. "/identity", headers, o, function(v)
     return type(v.MediaContainer) == "table" and v.MediaContainer.machineIdentifier ~= nil
   end)
   if not r then return down end
   return credential(r, {
-    secret = s.token, integration = "token_rejected", what = "Plex's library",
+    s = s, secret = s.token, integration = "token_rejected", what = "Plex's library",
     missing = "No Plex token is set: sign in as the owner, or set it in Admin › Services",
     refused = "The Plex token was rejected (HTTP %d): sign in again as the owner, or update it in Admin › Services",
     url = base(s.url) .. "/library/sections",
@@ -115,11 +116,11 @@ end
 
 function M.overseerr(s, o)
   local api = base(s.url) .. "/api/v1"
-  local r, down = reach("overseerr", "Overseerr", api .. "/status", { Accept = "application/json" }, o,
+  local r, down = reach(s, "overseerr", "Overseerr", api .. "/status", { Accept = "application/json" }, o,
     function(v) return v.version ~= nil end)
   if not r then return down end
   return credential(r, {
-    secret = s.api_key, integration = "key_rejected", what = "Overseerr's API",
+    s = s, secret = s.api_key, integration = "key_rejected", what = "Overseerr's API",
     missing = "No Overseerr API key is set: set it in Admin › Services",
     refused = "The Overseerr API key was rejected (HTTP %d): copy it from Overseerr's Settings › General "
               .. "into Admin › Services",
@@ -130,7 +131,7 @@ end
 function M.plextv(s, o)
   local name = "plex.tv"
   local t0 = napp.hrtime()
-  local res, err = get(base(s.url) .. "/api/v2/ping", { Accept = "application/json",
+  local res, err = get(s, base(s.url) .. "/api/v2/ping", { Accept = "application/json",
     ["X-Plex-Client-Identifier"] = CLIENT_ID, ["X-Plex-Product"] = s.options.product or "MediaNest" }, o, "plextv")
   local ms = ms_since(t0)
   if not res then return result("plextv", name, "down", nil, "plex.tv unreachable: " .. reason(err, o.timeout)) end

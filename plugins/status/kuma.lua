@@ -39,8 +39,8 @@ function M.configured()
   return s
 end
 
-local function get(url, headers, o)
-  local res, err = fetch(url, { headers = headers, max_size = MAX_SIZE, service = "status_kuma",
+local function get(s, url, headers, o)
+  local res, err = services.fetch(s, url, { headers = headers, max_size = MAX_SIZE, service = "status_kuma",
                                 timeout = { connect = math.min(3, o.timeout), total = o.timeout } })
   if not res then
     if err == "timeout" then return nil, ("Uptime Kuma did not answer within %g s"):format(o.timeout) end
@@ -98,14 +98,14 @@ end
 
 local function poll_status_page(s, o)
   local slug = fetch.encode_uri_component(s.options.slug)
-  local res, err = get(base(s.url) .. "/api/status-page/" .. slug, { Accept = "application/json" }, o)
+  local res, err = get(s, base(s.url) .. "/api/status-page/" .. slug, { Accept = "application/json" }, o)
   if not res then return nil, err end
   local page, perr = json_of(res, "status page")
   if not page then return nil, perr end
   if type(page.publicGroupList) ~= "table" then
     return nil, "Uptime Kuma's status page has no publicGroupList: not Kuma, or an unsupported version"
   end
-  res, err = get(base(s.url) .. "/api/status-page/heartbeat/" .. slug, { Accept = "application/json" }, o)
+  res, err = get(s, base(s.url) .. "/api/status-page/heartbeat/" .. slug, { Accept = "application/json" }, o)
   if not res then return nil, err end
   local beats, berr = json_of(res, "heartbeats")
   if not beats then return nil, berr end
@@ -166,7 +166,7 @@ local function metric_id(labels)
 end
 
 local function poll_metrics(s, o)
-  local res, err = get(base(s.url) .. "/metrics", { Authorization = basic(s.api_key) }, o)
+  local res, err = get(s, base(s.url) .. "/metrics", { Authorization = basic(s.api_key) }, o)
   if not res then return nil, err end
   if res.status == 401 or res.status == 403 then
     return nil, ("Uptime Kuma refused the API key on /metrics (HTTP %d): update it in Admin › Services"):format(res.status)
