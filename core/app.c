@@ -39,7 +39,7 @@ struct mn_app {
     void (*slot_destroy[APP_SLOT_COUNT])(void *);
     app_ready_fn ready;
     void *ready_ud;
-    int stopping, port;
+    int stopping;
     double drain_timeout;
     uint64_t drain_started;
     uv_timer_t drain_timer;
@@ -83,7 +83,6 @@ mn_app *app_create(uv_loop_t *loop, const app_options *o) {
     a->script = dup_or_null(o->script);
     a->overrides_json = dup_or_null(o->overrides_json);
     a->demo = o->demo;
-    a->port = -1;
     a->drain_timeout = 10;
     a->argc = o->argc;
     a->argv = calloc((size_t)o->argc + 1, sizeof(char *));
@@ -101,7 +100,6 @@ uv_loop_t *app_loop(mn_app *a) { return a->loop; }
 mn_gen *app_current_gen(mn_app *a) { return a->current; }
 const char *app_root(mn_app *a) { return a->root; }
 int app_id(mn_app *a) { return a->id; }
-int app_port(mn_app *a) { return a->port; }
 
 void *app_slot_get(mn_app *a, app_slot s) { return a->slots[s]; }
 
@@ -273,9 +271,20 @@ static void collect_runtime(metrics_registry *reg, void *ud) {
     if (a->m_luamem) metrics_set(a->m_luamem, mem, NULL);
 }
 
+static void metrics_slot_destroy(void *p) { metrics_destroy(p); }
+
+metrics_registry *app_metrics(mn_app *a) {
+    metrics_registry *r = app_slot_get(a, APP_SLOT_METRICS);
+    if (r) return r;
+    if (!(r = metrics_create())) return NULL;
+    metrics_add_process_collector(r);   /* best effort */
+    app_slot_set(a, APP_SLOT_METRICS, r, metrics_slot_destroy);
+    return r;
+}
+
 static void metrics_attach(mn_app *a) {
     if (a->mreg) return;
-    metrics_registry *reg = metrics_for_app(a);
+    metrics_registry *reg = app_metrics(a);
     if (!reg) return;
     static const char *const result[] = {"result"};
     a->m_reloads = metrics_counter(reg, "reloads_total",

@@ -6,9 +6,10 @@
  * generation (gen.h) and any number of draining ones. A process normally has
  * one app; specs start several in one process to act as several instances.
  *
- * Modules attach their per-app state lazily to a slot: app_slot_get() returns
- * NULL the first time, the module creates its state and app_slot_set()s it
- * with a destroy function that app_close() calls (destroy may start async
+ * The bindings attach the mechanisms' per-app state lazily to a slot (the
+ * mechanisms themselves know nothing of the app): app_slot_get() returns
+ * NULL the first time, the binding creates the state and app_slot_set()s it
+ * with a destroy function that app_stop() calls (destroy may start async
  * closes; the memory of a uv handle is freed in its close callback).
  */
 #ifndef MN_APP_H
@@ -23,17 +24,14 @@ typedef struct mn_app mn_app;
 typedef struct mn_gen mn_gen;
 
 typedef enum {
-    APP_SLOT_HTTP,     /* http_server.c */
-    APP_SLOT_CACHE,    /* cache.c: the L1 cache */
-    APP_SLOT_METRICS,  /* metrics.c: the registry */
-    APP_SLOT_PG,       /* pg_pool.c */
-    APP_SLOT_REDIS,    /* redis_client.c */
-    APP_SLOT_WS,       /* ws.c: connection registry and rooms */
-    APP_SLOT_FETCH,    /* fetch.c: the curl multi handle */
-    APP_SLOT_PROC,     /* proc.c: child processes */
-    APP_SLOT_LOG,      /* log.c */
-    APP_SLOT_EXTRA1,
-    APP_SLOT_EXTRA2,
+    APP_SLOT_HTTP,     /* lua_http.c: the app's HTTP server (http_server.c) */
+    APP_SLOT_CACHE,    /* lua_cache.c: the L1 cache (cache.c) */
+    APP_SLOT_METRICS,  /* app.c, app_metrics(): the registry (metrics.c) */
+    APP_SLOT_PG,       /* lua_db.c: the pool (pg_pool.c) */
+    APP_SLOT_REDIS,    /* lua_redis.c: the client (redis_client.c) */
+    APP_SLOT_WS,       /* lua_ws.c: connection registry and rooms (ws.c) */
+    APP_SLOT_FETCH,    /* lua_fetch.c: the curl multi handle (fetch.c) */
+    APP_SLOT_PROC,     /* lua_proc.c: child processes (proc.c) */
     APP_SLOT_COUNT
 } app_slot;
 
@@ -69,11 +67,15 @@ int app_id(mn_app *a);
 void *app_slot_get(mn_app *a, app_slot s);
 void app_slot_set(mn_app *a, app_slot s, void *p, void (*destroy)(void *p));
 
+/* The app's metrics registry (APP_SLOT_METRICS), created on first use with
+ * the process collector, destroyed with the app's slots when it stops. The
+ * bindings and the app's own runtime gauges share it. NULL on ENOMEM. */
+typedef struct metrics_registry metrics_registry;
+metrics_registry *app_metrics(mn_app *a);
+
 /* The app whose generation owns L. */
 mn_app *app_from_lua(lua_State *L);
 
-/* mode "serve": the listening port once ready, else -1. */
-int app_port(mn_app *a);
 
 /* ---- hot reload (DESIGN 3.12, docs/operations.md) ---------------------------
  *

@@ -7,7 +7,6 @@
  * last entry goes. The cache owns all of these; see cache.h for the rules.
  */
 #include "cache.h"
-#include "app.h"
 #include "siphash.h"
 
 #include <assert.h>
@@ -15,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <uv.h>
 
 typedef struct cache_entry cache_entry;
 typedef struct cache_tag cache_tag;
@@ -569,17 +567,4 @@ void cache_destroy(cache *c) {
     free(c->buckets);
     free(c->tbuckets);
     free(c);
-}
-
-/* ---- per app ------------------------------------------------------------- */
-
-static uint64_t loop_ms(void *loop) { return uv_now(loop); }
-static void slot_destroy(void *p) { cache_destroy(p); }
-
-cache *cache_for_app(mn_app *a) {
-    cache *c = app_slot_get(a, APP_SLOT_CACHE);
-    if (c) return c;
-    c = cache_create(CACHE_DEFAULT_BYTES, loop_ms, app_loop(a));
-    if (c) app_slot_set(a, APP_SLOT_CACHE, c, slot_destroy);
-    return c;
 }

@@ -36,7 +36,6 @@
 #include <stdint.h>
 
 typedef struct cache cache;
-typedef struct mn_app mn_app;
 
 /* Monotonic time in milliseconds. */
 typedef uint64_t (*cache_clock_fn)(void *ud);
@@ -83,11 +82,6 @@ typedef struct cache_stats {
 /* NULL clock: CLOCK_MONOTONIC. Returns NULL on allocation failure. */
 cache *cache_create(size_t max_bytes, cache_clock_fn clock, void *clock_ud);
 void cache_destroy(cache *c);
-
-/* The app's cache, created on first use with CACHE_DEFAULT_BYTES and the
- * app loop's clock (uv_now); freed by app_close(). NULL on allocation
- * failure. */
-cache *cache_for_app(mn_app *a);
 
 /* Change the budget; evicts at once when the cache is over the new one. */
 void cache_set_budget(cache *c, size_t max_bytes);

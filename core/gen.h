@@ -22,11 +22,11 @@ struct mn_gen {
     mn_app *app;
     int id;                 /* 1, 2, ... within its app */
     int hooks_ref;          /* registry ref of the hooks table, or LUA_NOREF */
-    int tasks;              /* live tasks, kept by sched.c */
+    int tasks;              /* live tasks, kept by scheduler.c */
     int retired;            /* draining: no new work, closed when tasks == 0 */
     void (*on_drained)(mn_gen *g);  /* app.c's: the last task of a retired gen ended */
     mn_gen *next;           /* the app's list of generations */
-    struct sched_task *task_list;   /* sched.c: every live task of this gen */
+    struct sched_task *task_list;   /* scheduler.c: every live task of this gen */
     struct gen_hook *retire_hooks;
     /* hot reload (app.c) */
     uint64_t retired_at;    /* uv_now() when retired, in ms */

@@ -50,7 +50,7 @@ static int start_push(sched_op *op, lua_State *L) {
     }
     app_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->a = o->a;
-    b->port = app_port(o->a) >= 0 ? app_port(o->a) : lua_http_port(o->a);
+    b->port = lua_http_port(o->a);
     luaL_setmetatable(L, APP_MT);
     return 1;
 }

@@ -1,6 +1,6 @@
 /* lua_cache.c — "nest.core.cache": the Lua binding of the L1 cache (cache.c).
  *
- * Every function works on the app's cache (cache_for_app(), APP_SLOT_CACHE),
+ * Every function works on the app's cache (app_cache(), APP_SLOT_CACHE),
  * created when a generation first requires the module; the pointer is kept
  * as an upvalue, valid for the generation's life since the app destroys its
  * slots only after its last generation is closed. Everything is synchronous.
@@ -241,8 +241,22 @@ static const luaL_Reg funcs[] = {
     {NULL, NULL},
 };
 
+/* The app's cache lives in its slot, created on first use with the default
+ * budget and the loop's clock, destroyed with the app's slots: one cache for
+ * every generation, so it survives reloads. */
+static uint64_t loop_ms(void *loop) { return uv_now(loop); }
+static void cache_slot_destroy(void *p) { cache_destroy(p); }
+
+static cache *app_cache(mn_app *a) {
+    cache *c = app_slot_get(a, APP_SLOT_CACHE);
+    if (c) return c;
+    c = cache_create(CACHE_DEFAULT_BYTES, loop_ms, app_loop(a));
+    if (c) app_slot_set(a, APP_SLOT_CACHE, c, cache_slot_destroy);
+    return c;
+}
+
 static int luaopen_nest_core_cache(lua_State *L) {
-    cache *c = cache_for_app(app_from_lua(L));
+    cache *c = app_cache(app_from_lua(L));
     if (!c) return luaL_error(L, "nest.core.cache: out of memory");
     luaL_newlibtable(L, funcs);
     lua_pushlightuserdata(L, c);

@@ -19,7 +19,7 @@
  * push+release / release / cancel frees it. A conn box (userdata) holds a
  * borrowed pg_conn until release() or __gc; if the task is cancelled while a
  * query runs on it, the pool takes the connection back (abandon) and the box
- * goes dead. The app's pg_pool lives in APP_SLOT_PG until app_close().
+ * goes dead. The app's pg_pool lives in APP_SLOT_PG until the app stops (app_stop).
  */
 #include "app.h"
 #include "lua_modules.h"
@@ -588,7 +588,7 @@ static int l_configure(lua_State *L) {
         if (pg_pool_configure(p, &o) != 0) return luaL_error(L, "out of memory");
         return 0;
     }
-    p = pg_pool_create(app_loop(a), &o, metrics_for_app(a));
+    p = pg_pool_create(app_loop(a), &o, app_metrics(a));
     if (!p) return luaL_error(L, "nest.db.configure: cannot create the pool");
     app_slot_set(a, APP_SLOT_PG, p, pool_destroy);
     return 0;

@@ -65,7 +65,7 @@ static fetch_client *client_for(lua_State *L, mn_app *a, long max_host) {
 }
 
 static void observe(fetch_op *o) {
-    metrics_registry *reg = metrics_for_app(o->app);
+    metrics_registry *reg = app_metrics(o->app);
     if (!reg) return;
     static const char *const labels[] = {"service"};
     metric *m = metrics_histogram(reg, "upstream_request_duration_seconds",

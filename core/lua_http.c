@@ -324,7 +324,7 @@ static void collect_inflight(metrics_registry *reg, void *ud) {
 }
 
 static void metrics_attach(lh_server *h) {
-    metrics_registry *reg = metrics_for_app(h->app);
+    metrics_registry *reg = app_metrics(h->app);
     if (!reg) return;
     static const char *const labels[] = {"method", "route", "status_code"};
     h->m_duration = metrics_histogram(reg, "http_request_duration_seconds",

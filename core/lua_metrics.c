@@ -1,7 +1,7 @@
 /* lua_metrics.c — "nest.core.metrics": the Lua binding of the metrics
  * registry (metrics.c).
  *
- * Works on the app's registry (metrics_for_app(), APP_SLOT_METRICS), kept as
+ * Works on the app's registry (app_metrics(), APP_SLOT_METRICS), kept as
  * an upvalue: the app frees its slots only after its last generation closed.
  *
  *   counter(name, help, labelnames[, max_series])            -> handle
@@ -201,7 +201,7 @@ static int luaopen_nest_core_metrics(lua_State *L) {
     static const luaL_Reg funcs[] = {
         {"counter", l_counter}, {"gauge", l_gauge}, {"histogram", l_histogram}, {"expose", l_expose}, {NULL, NULL}};
 
-    metrics_registry *r = metrics_for_app(app_from_lua(L));
+    metrics_registry *r = app_metrics(app_from_lua(L));
     if (!r) return luaL_error(L, "nest.core.metrics: out of memory");
     new_type(L, COUNTER_MT, counter_methods);
     new_type(L, GAUGE_MT, gauge_methods);

@@ -172,6 +172,16 @@ static const char **string_array(lua_State *L, int t, const char *what) {
     return a;
 }
 
+/* The app's children, in its slot: the registry outlives generations (a
+ * task reading a child keeps running on the generation that started it). */
+static proc_registry *app_procs(mn_app *a) {
+    proc_registry *r = app_slot_get(a, APP_SLOT_PROC);
+    if (r) return r;
+    if (!(r = proc_registry_new())) return NULL;
+    app_slot_set(a, APP_SLOT_PROC, r, proc_registry_destroy);
+    return r;
+}
+
 static int l_spawn(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_argcheck(L, luaL_len(L, 1) >= 1, 1, "argv must have at least the program");
@@ -201,7 +211,7 @@ static int l_spawn(lua_State *L) {
     lua_pop(L, 1);
 
     mn_app *a = app_from_lua(L);
-    proc_registry *r = proc_registry_for_app(a);
+    proc_registry *r = app_procs(a);
     if (!r) return luaL_error(L, "out of memory");
     proc_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->p = NULL;

@@ -32,8 +32,18 @@
 #define SUB_MT "nest.redis.sub"
 #define MAX_ARGS 1024
 
+/* The app's client, in its slot: one for every generation, so connections
+ * and subscriptions' transport survive reloads. */
+static redis_client *app_redis(mn_app *a) {
+    redis_client *c = app_slot_get(a, APP_SLOT_REDIS);
+    if (c) return c;
+    if (!(c = redis_client_create(app_loop(a)))) return NULL;
+    app_slot_set(a, APP_SLOT_REDIS, c, redis_client_destroy);
+    return c;
+}
+
 static redis_client *client(lua_State *L) {
-    redis_client *c = redis_client_for_app(app_from_lua(L));
+    redis_client *c = app_redis(app_from_lua(L));
     if (!c) luaL_error(L, "nest.redis: out of memory");
     return c;
 }
@@ -70,13 +80,13 @@ static int l_configure(lua_State *L) {
 }
 
 static int l_configured(lua_State *L) {
-    redis_client *c = redis_client_for_app(app_from_lua(L));
+    redis_client *c = app_redis(app_from_lua(L));
     lua_pushboolean(L, c && redis_client_configured(c));
     return 1;
 }
 
 static int l_available(lua_State *L) {
-    redis_client *c = redis_client_for_app(app_from_lua(L));
+    redis_client *c = app_redis(app_from_lua(L));
     lua_pushboolean(L, c && redis_client_configured(c) && redis_client_available(c));
     return 1;
 }

@@ -121,7 +121,7 @@ static lws *get_state(lua_State *L) {
     ws_events ev = {ev_message, ev_close, ev_count, s};
     s->w = ws_app_create(app_loop(a), &ev);
     if (!s->w) { free(s); luaL_error(L, "nest.ws: out of memory"); }
-    metrics_registry *reg = metrics_for_app(a);
+    metrics_registry *reg = app_metrics(a);
     if (reg) {
         s->gauge = metrics_gauge(reg, "websocket_active_connections",
                                  "Open WebSocket connections", NULL, 0);

@@ -8,7 +8,6 @@
  * text used at exposition. See metrics.h for ownership and the cap rules.
  */
 #include "metrics.h"
-#include "app.h"
 #include "siphash.h"
 
 #include <dirent.h>
@@ -737,17 +736,4 @@ char *metrics_expose_string(metrics_registry *r, size_t *len) {
     b.p[b.n] = 0;
     if (len) *len = b.n;
     return b.p;
-}
-
-/* ---- per app ------------------------------------------------------------- */
-
-static void slot_destroy(void *p) { metrics_destroy(p); }
-
-metrics_registry *metrics_for_app(mn_app *a) {
-    metrics_registry *r = app_slot_get(a, APP_SLOT_METRICS);
-    if (r) return r;
-    if (!(r = metrics_create())) return NULL;
-    metrics_add_process_collector(r);   /* best effort */
-    app_slot_set(a, APP_SLOT_METRICS, r, slot_destroy);
-    return r;
 }

@@ -34,7 +34,6 @@
 typedef struct metrics_registry metrics_registry;
 typedef struct metric metric;
 typedef struct metric_series metric_series;
-typedef struct mn_app mn_app;
 
 typedef enum { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM } metric_type;
 
@@ -48,10 +47,6 @@ extern const double metrics_default_buckets[10];
 
 metrics_registry *metrics_create(void);     /* NULL on allocation failure */
 void metrics_destroy(metrics_registry *r);
-
-/* The app's registry, created on first use with the process collector;
- * freed by app_close(). NULL on allocation failure. */
-metrics_registry *metrics_for_app(mn_app *a);
 
 /* Register a metric, or find the one already registered under name.
  * labels: nlabels label names ([a-zA-Z_][a-zA-Z0-9_]*, not starting with

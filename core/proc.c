@@ -61,15 +61,6 @@ struct proc {
 
 proc_registry *proc_registry_new(void) { return calloc(1, sizeof(proc_registry)); }
 
-proc_registry *proc_registry_for_app(mn_app *a) {
-    proc_registry *r = app_slot_get(a, APP_SLOT_PROC);
-    if (r) return r;
-    r = proc_registry_new();
-    if (!r) return NULL;
-    app_slot_set(a, APP_SLOT_PROC, r, proc_registry_destroy);
-    return r;
-}
-
 void proc_registry_destroy(void *vr) {
     proc_registry *r = vr;
     r->destroyed = 1;

@@ -40,8 +40,6 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "app.h"
-
 typedef struct proc proc;
 typedef struct proc_registry proc_registry;
 typedef void (*proc_notify_fn)(proc *p, void *ud);
@@ -58,9 +56,8 @@ typedef struct proc_options {
     double grace;             /* seconds between SIGTERM and SIGKILL on release; <= 0: 5 */
 } proc_options;
 
-/* The app's registry (created on first use), or a free-standing one (tests);
- * either is freed by proc_registry_destroy() once its last proc is gone. */
-proc_registry *proc_registry_for_app(mn_app *a);
+/* A registry of children (the binding keeps one per app); freed by
+ * proc_registry_destroy() once its last proc is gone. */
 proc_registry *proc_registry_new(void);
 void proc_registry_destroy(void *reg);
 int proc_registry_count(proc_registry *r);

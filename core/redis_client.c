@@ -7,7 +7,6 @@
  * we free one with redisAsyncFree only from outside hiredis callbacks.
  */
 #include "redis_client.h"
-#include "app.h"
 
 #include <hiredis/async.h>
 #include <hiredis/adapters/libuv.h>
@@ -203,7 +202,7 @@ static void client_handle_closed(uv_handle_t *h) {
     if (--c->open_handles == 0) free(c);
 }
 
-static void client_destroy(void *p) {
+void redis_client_destroy(void *p) {
     redis_client *c = p;
     c->closing = 1;
     conn_drop(&c->cmd);
@@ -215,12 +214,10 @@ static void client_destroy(void *p) {
     uv_close((uv_handle_t *)&c->sub.timer, client_handle_closed);
 }
 
-redis_client *redis_client_for_app(mn_app *a) {
-    redis_client *c = app_slot_get(a, APP_SLOT_REDIS);
-    if (c) return c;
-    c = calloc(1, sizeof *c);
+redis_client *redis_client_create(uv_loop_t *loop) {
+    redis_client *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    c->loop = app_loop(a);
+    c->loop = loop;
     c->cmd.c = c->sub.c = c;
     c->sub.is_sub = 1;
     uv_timer_init(c->loop, &c->cmd.timer);
@@ -230,7 +227,6 @@ redis_client *redis_client_for_app(mn_app *a) {
     c->open_handles = 2;
     c->connect_timeout_ms = 1000;
     c->reconnect_max_ms = 5000;
-    app_slot_set(a, APP_SLOT_REDIS, c, client_destroy);
     return c;
 }
 

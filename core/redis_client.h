@@ -33,18 +33,18 @@
  *   - The hiredis contexts are freed only outside hiredis callbacks (connect
  *     timeout timer, configure, destroy) or by hiredis itself after a
  *     disconnect. The client's own memory is freed in its timers' close
- *     callbacks after app_close() destroys the slot.
+ *     callbacks after redis_client_destroy().
  */
 #ifndef MN_REDIS_CLIENT_H
 #define MN_REDIS_CLIENT_H
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>
+#include <uv.h>
 
 typedef struct redis_client redis_client;
 typedef struct redis_req redis_req;
 typedef struct redis_sub redis_sub;
-typedef struct mn_app mn_app;
 
 #define REDIS_CLIENT_UNAVAILABLE (-1)   /* not connected (outage) */
 #define REDIS_CLIENT_NOT_CONFIGURED (-2)
@@ -65,8 +65,11 @@ typedef struct redis_options {
     double reconnect_max;    /* backoff cap, seconds */
 } redis_options;
 
-/* The app's client, created on first use (not configured). NULL on ENOMEM. */
-redis_client *redis_client_for_app(mn_app *a);
+/* A client on loop, not configured yet. NULL on ENOMEM. Destroyed with
+ * redis_client_destroy() (void * so it can be a slot's destructor): its
+ * connections drop at once, its memory goes in its timers' close callbacks. */
+redis_client *redis_client_create(uv_loop_t *loop);
+void redis_client_destroy(void *c);
 
 /* Set where to connect. Same host/port/password/db as now: only the timeouts
  * change. Otherwise the connections are dropped and reopened. 0 or NOMEM. */

@@ -4,7 +4,6 @@
  * exits non-zero when any fails.
  */
 #include "cache.h"
-#include "app.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,12 +12,6 @@
 
 #include "check.h"
 
-/* The cache only needs the app for cache_for_app(); these stand-ins keep the
- * test free of the runtime (they shadow app.c's definitions at link time). */
-struct mn_app { void *slots[APP_SLOT_COUNT]; void (*destroy[APP_SLOT_COUNT])(void *); };
-void *app_slot_get(mn_app *a, app_slot s) { return a->slots[s]; }
-void app_slot_set(mn_app *a, app_slot s, void *p, void (*d)(void *)) { a->slots[s] = p; a->destroy[s] = d; }
-uv_loop_t *app_loop(mn_app *a) { (void)a; return uv_default_loop(); }
 
 static uint64_t now_ms;
 static uint64_t fake_clock(void *ud) { (void)ud; return now_ms; }
@@ -390,16 +383,6 @@ static void test_bulk_eviction(void) {
     cache_destroy(c);
 }
 
-static void test_for_app(void) {
-    mn_app a = {{0}, {0}};
-    cache *c = cache_for_app(&a);
-    CHECK(c && a.slots[APP_SLOT_CACHE] == c && a.destroy[APP_SLOT_CACHE], "created lazily in its slot");
-    CHECK(cache_for_app(&a) == c, "second call returns the same cache");
-    CHECK(stats(c).max_bytes == CACHE_DEFAULT_BYTES, "default budget 64 MiB");
-    a.destroy[APP_SLOT_CACHE](c);
-    uv_loop_close(uv_default_loop());
-}
-
 int main(void) {
     test_values();
     test_ttl();
@@ -411,7 +394,6 @@ int main(void) {
     test_glob();
     test_model();
     test_bulk_eviction();
-    test_for_app();
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }

@@ -4,7 +4,6 @@
  * check and exits non-zero when any fails.
  */
 #include "metrics.h"
-#include "app.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,11 +14,6 @@
 
 #include "check.h"
 
-/* metrics_for_app() only needs the slots; these stand-ins keep the test free
- * of the runtime (they shadow app.c's definitions at link time). */
-struct mn_app { void *slots[APP_SLOT_COUNT]; void (*destroy[APP_SLOT_COUNT])(void *); };
-void *app_slot_get(mn_app *a, app_slot s) { return a->slots[s]; }
-void app_slot_set(mn_app *a, app_slot s, void *p, void (*d)(void *)) { a->slots[s] = p; a->destroy[s] = d; }
 
 #define V(...) ((const char *const[]){__VA_ARGS__})
 
@@ -296,10 +290,8 @@ static void test_collectors(void) {
     CHECK(contains(r, "sampled 2\n") && collected == 2, "removed collector no longer runs");
     metrics_destroy(r);
 
-    mn_app a = {{0}, {0}};
-    r = metrics_for_app(&a);
-    CHECK(r && a.slots[APP_SLOT_METRICS] == r && a.destroy[APP_SLOT_METRICS], "registry created lazily in its slot");
-    CHECK(metrics_for_app(&a) == r, "second call returns the same registry");
+    r = metrics_create();
+    CHECK(r && metrics_add_process_collector(r) == 0, "the process collector attaches");
     char *t = metrics_expose_string(r, NULL);
     char *p = t ? strstr(t, "\nprocess_resident_memory_bytes ") : NULL;
     double rss = p ? strtod(p + 31, NULL) : 0;
@@ -311,7 +303,7 @@ static void test_collectors(void) {
     CHECK(p && strtod(p + 18, NULL) >= 3, "process_open_fds counts stdio at least");
     CHECK(t && strstr(t, "# TYPE process_cpu_seconds_total counter\n"), "process_cpu_seconds_total is a counter");
     free(t);
-    a.destroy[APP_SLOT_METRICS](r);
+    metrics_destroy(r);
 }
 
 int main(void) {
