@@ -11,6 +11,7 @@
  * the generations are closed and the slots destroyed.
  */
 #include "app.h"
+#include "fs.h"
 #include "gen.h"
 #include "lua_http.h"
 #include "metrics.h"
@@ -23,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -250,14 +250,6 @@ static double hook_number(mn_gen *g, const char *name, double def) {
     return v;
 }
 
-static void mkdir_p(const char *path) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') { *s = 0; mkdir(p, 0755); *s = '/'; }
-    mkdir(p, 0755);
-}
-
 static void collect_runtime(metrics_registry *reg, void *ud) {
     (void)reg;
     mn_app *a = ud;
@@ -331,7 +323,7 @@ static void adopt_generation(mn_app *a, mn_gen *g, const char *hash) {
     if (gen_push_hook(g, "data_dir") == LUA_TSTRING) {
         free(a->data_dir);
         a->data_dir = strdup(lua_tostring(g->L, -1));
-        mkdir_p(a->data_dir);
+        fs_mkdir_p(a->data_dir, 0755);   /* best effort: whoever writes there reports */
     }
     lua_pop(g->L, 1);
     if (gen_push_hook(g, "log_level") == LUA_TSTRING) {

@@ -15,10 +15,10 @@
 -- needs the token, and without trusted_proxies the proxy's own loopback
 -- address is what counts (list your proxy there if it is on loopback).
 --
--- Before each exposition this generation refreshes the gauges that only Lua
--- can know: lua_memory_bytes (its heap) and runtime_generations. The
--- request histogram (http_request_duration_seconds) and in-flight gauge
--- are kept in C by the HTTP bridge (core/lua_http.c).
+-- The runtime gauges (lua_memory_bytes of every generation,
+-- runtime_generations) are refreshed in C at each exposition (app.c's
+-- collector); the request histogram (http_request_duration_seconds) and the
+-- in-flight gauge are kept in C by the HTTP bridge (core/lua_http.c).
 local metrics = require "nest.metrics"
 local config = require "nest.config"
 local access = require "plugins.metrics.access"
@@ -33,20 +33,11 @@ local plugin = {
 -- ---- the route --------------------------------------------------------------
 
 function plugin.routes(r)
-  local lua_memory = metrics.gauge("lua_memory_bytes",
-    "Bytes used by the Lua heap of the generation that served this scrape.")
-  local generations = metrics.gauge("runtime_generations",
-    "Lua generations alive (the current one plus any still draining after a reload).")
-  local app_info = require("nest.core.app").info
-
   r:get("/metrics", { auth = "public", at_root = true }, function(req, res)
     if not access.allowed(req, config.get()) then
       res:header("www-authenticate", 'Bearer realm="metrics"')
       return res:error(401, "UNAUTHENTICATED", "Metrics are served to loopback or with the metrics token")
     end
-    local info = app_info()
-    lua_memory:set(info.lua_memory or math.floor(collectgarbage("count") * 1024))
-    generations:set(info.generations or 1)
     res:header("cache-control", "no-store")
     return res:send(metrics.expose(), 200, metrics.CONTENT_TYPE)
   end)
