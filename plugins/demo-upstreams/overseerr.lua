@@ -888,6 +888,29 @@ local function routes(r)
     return res:json(request_json(rq))
   end)
 
+  -- TMDB's image server (image.tmdb.org/t/p/{size}/{file}), which Overseerr's
+  -- posterPath values point into: drawn posters for the catalogue's titles.
+  r:get("/demo/tmdb/t/p/{size}/{file}", pub, function(req, res)
+    if control and control:before() then return res:send("", control.failure_status) end
+    local kind, id = req.params.file:match("^demo%-(%a+)%-(%d+)%.jpg$")
+    local item = id and ((kind == "movie" and catalogue.movies) or (kind == "tv" and catalogue.tv) or {})[tonumber(id)]
+    local w = tonumber(req.params.size:match("^w(%d+)")) or 500
+    if not item or not (req.params.size == "original" or req.params.size:match("^w%d+")) then
+      return res:send("<html><body>404 Not Found</body></html>", 404, "text/html")
+    end
+    local image = require "plugins.demo-upstreams.image"
+    w = math.min(w, 780)
+    local cache = require "nest.core.cache"
+    local key = ("demo-tmdb:%s:%d"):format(req.params.file, w)
+    local png = cache.get(key)
+    if not png then
+      png = image.draw(item.id, w, w * 3 // 2, { bar = true })
+      cache.set(key, png, 3600, { "demo-tmdb" })
+    end
+    res:header("cache-control", "public, max-age=31536000")
+    return res:send(png, 200, "image/png")
+  end)
+
   -- Controls for specs --------------------------------------------------------
   local C = PREFIX .. "/_control"
   -- back to the initial catalogue; the webhook target set by POST webhook stays
