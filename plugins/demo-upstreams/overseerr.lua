@@ -65,6 +65,9 @@ local KNOWN_MOVIES = {
   { 646380, "Don't Look Up", "2021-12-07", "tt11286314", false },
   { 954, "Mission: Impossible", "1996-05-22", "tt0117060", false },
   { 146, "Crouching Tiger, Hidden Dragon", "2000-07-06", "tt0190332", false },
+  -- the seed's load test searches "matrix": its sequels are not in Plex yet
+  { 604, "The Matrix Reloaded", "2003-05-15", "tt0234215", false },
+  { 605, "The Matrix Revolutions", "2003-11-05", "tt0242653", false },
 }
 local KNOWN_TV = {
   { 1399, "Game of Thrones", "2011-04-17", 121361, 8, false },

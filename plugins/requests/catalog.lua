@@ -82,6 +82,13 @@ function M.annotate(items, viewer)
   return items
 end
 
+-- Which Overseerr answered: part of every key, so pointing MediaNest at
+-- another Overseerr never serves the old one's results.
+local function origin()
+  local s = overseerr.service()
+  return crypto.hex(crypto.sha256(s and s.url or "-")):sub(1, 12)
+end
+
 local function cached(key, loader)
   local v, err, level = cache.fetch(key, { ttl = TTL, stale_ttl = STALE }, loader)
   if v == nil then
@@ -93,7 +100,7 @@ end
 
 -- search(q, page, viewer) -> {results, page, totalPages, totalResults, stale?}
 function M.search(q, page, viewer)
-  local key = ("requests:search:%s:%d"):format(crypto.hex(crypto.sha256(q)):sub(1, 32), page)
+  local key = ("requests:search:%s:%s:%d"):format(origin(), crypto.hex(crypto.sha256(q)):sub(1, 32), page)
   local v, stale = cached(key, function()
     local body, err = overseerr.call("GET", "/search", { query = { query = q, page = page, language = "en" } })
     if not body then return nil, err end
@@ -151,7 +158,7 @@ local function details_of(kind, d)
   return out
 end
 
-function M.details_key(kind, id) return ("requests:media:%s:%d"):format(kind, id) end
+function M.details_key(kind, id) return ("requests:media:%s:%d:%s"):format(kind, id, origin()) end
 
 -- details(kind, tmdb_id) -> the cached details (not annotated) | raises
 function M.details(kind, id)

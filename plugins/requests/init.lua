@@ -33,9 +33,9 @@ local plugin = {
 }
 
 plugin.invalidations = {
-  media_request_created = { "user:{userId}:requests", "stats:requests:*", "requests:media:{mediaType}:{tmdbId}" },
+  media_request_created = { "user:{userId}:requests", "stats:requests:*", "requests:media:{mediaType}:{tmdbId}:*" },
   media_request_status_changed = { "user:{userId}:requests", "stats:requests:*",
-                                   "requests:media:{mediaType}:{tmdbId}" },
+                                   "requests:media:{mediaType}:{tmdbId}:*" },
   -- the library's "recently added" lists (the library plugin's keys)
   media_available = { "library:recent*", "plex:recent*" },
 }
