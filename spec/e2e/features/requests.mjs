@@ -72,6 +72,8 @@ export const scenarios = [
       await row.getByRole('button', { name: /history/i }).click();
       const steps = await row.getByTestId('timeline').locator('li').allInnerTexts();
       assert.ok(steps.length >= 3, `expected pending, approved, available in the history, got ${steps.join(' | ')}`);
+      await owner.keyboard.press('Escape');
+      await owner.getByTestId('detail').waitFor({ state: 'detached' });
       await owner.getByTestId('tab-following').click();
       await owner.getByTestId('list-following').locator('li', { hasText: 'The Matrix Reloaded' })
         .getByTestId('request-status').filter({ hasText: /^available$/i }).waitFor();
