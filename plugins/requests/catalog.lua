@@ -16,7 +16,7 @@ local store = require "plugins.requests.store"
 
 local M = {}
 
-local TTL, STALE = 300, 3600
+local TTL, STALE = 300, 3600          -- defaults; plugins.settings.requests.cache_ttl
 
 M.MEDIA_AVAILABILITY = { [2] = "requested", [3] = "processing", [4] = "partially_available", [5] = "available" }
 -- A live local request's status as availability.
@@ -89,8 +89,8 @@ local function origin()
   return crypto.hex(crypto.sha256(s and s.url or "-")):sub(1, 12)
 end
 
-local function cached(key, loader)
-  local v, err, level = cache.fetch(key, { ttl = TTL, stale_ttl = STALE }, loader)
+local function cached(key, ttl, loader)
+  local v, err, level = cache.fetch(key, { ttl = ttl or TTL, stale_ttl = STALE }, loader)
   if v == nil then
     if err then M.raise(err) end
     return nil
@@ -98,10 +98,10 @@ local function cached(key, loader)
   return v, level == "stale"
 end
 
--- search(q, page, viewer) -> {results, page, totalPages, totalResults, stale?}
-function M.search(q, page, viewer)
+-- search(q, page, viewer[, ttl]) -> {results, page, totalPages, totalResults, stale?}
+function M.search(q, page, viewer, ttl)
   local key = ("requests:search:%s:%s:%d"):format(origin(), crypto.hex(crypto.sha256(q)):sub(1, 32), page)
-  local v, stale = cached(key, function()
+  local v, stale = cached(key, ttl, function()
     local body, err = overseerr.call("GET", "/search", { query = { query = q, page = page, language = "en" } })
     if not body then return nil, err end
     local results = json.array()
@@ -160,9 +160,9 @@ end
 
 function M.details_key(kind, id) return ("requests:media:%s:%d:%s"):format(kind, id, origin()) end
 
--- details(kind, tmdb_id) -> the cached details (not annotated) | raises
-function M.details(kind, id)
-  local v, stale = cached(M.details_key(kind, id), function()
+-- details(kind, tmdb_id[, ttl]) -> the cached details (not annotated) | raises
+function M.details(kind, id, ttl)
+  local v, stale = cached(M.details_key(kind, id), ttl, function()
     local body, err = overseerr.call("GET", "/" .. kind .. "/" .. id, { query = { language = "en" } })
     if not body then return nil, err end
     return details_of(kind, body)

@@ -29,6 +29,7 @@ local plugin = {
     -- (made as the API key's user; MediaNest records who really asked)
     unmapped_users = { type = "string", default = "refuse", one_of = { "refuse", "key_user" } },
     tmdb_image_url = { type = "string" },                                        -- default image.tmdb.org/t/p
+    cache_ttl = { type = "number", default = 300, min = 0.1, max = 86400 },     -- search and details, fresh (s)
   } },
 }
 
@@ -104,14 +105,14 @@ function plugin.routes(r, conf)
   -- Search and details -------------------------------------------------------
   r:get("/media/search", { auth = "user", rate = "search" }, function(req, res)
     local q = req:query_string("q", { required = true, min = 1, max = 200 })
-    return res:json(catalog.search(q, page_of(req), req.user.id))
+    return res:json(catalog.search(q, page_of(req), req.user.id, conf.cache_ttl))
   end)
 
   for _, kind in ipairs({ "movie", "tv" }) do
     r:get("/media/" .. kind .. "/{tmdbId}", { auth = "user" }, function(req, res)
       local id = req:param_int("tmdbId")
       if id > 2147483647 then errors.raise(404, "MEDIA_NOT_FOUND", "No such title") end
-      local d = catalog.details(kind, id)
+      local d = catalog.details(kind, id, conf.cache_ttl)
       local live = store.live_for(id, kind)
       local item = catalog.annotate({ { tmdbId = id, mediaType = kind, availability = d.availability } }, req.user.id)[1]
       d.availability, d.requestId, d.requested, d.following = item.availability, item.requestId, item.requested,

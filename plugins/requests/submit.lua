@@ -168,7 +168,7 @@ end
 -- create(user, body, settings) -> the new row
 function M.create(user, body, settings)
   local p = M.parse(body)
-  local d = catalog.details(p.media_type, p.tmdb_id)
+  local d = catalog.details(p.media_type, p.tmdb_id, settings.cache_ttl)
   if d.stale then
     errors.raise(503, "OVERSEERR_UNAVAILABLE", "Overseerr is unreachable; nothing was requested. Try again later.")
   end

@@ -192,6 +192,18 @@ describe("requests", function()
       assert.equal(0, #assert(db.query("SELECT id FROM media_requests WHERE tmdb_id = 550")))
     end)
 
+    it("can make it as the key's user instead, recording who really asked", function()
+      local app = h.start({ config = hr.config(env.up, { sync_interval = 0, unmapped_users = "key_user" }) })
+      finally(function() app:stop() end)
+      local c = hr.local_user({ app = app }, TAG .. "-keyuser")
+      local r = c:post("/api/v1/media/request", { tmdbId = 550, mediaType = "movie" })
+      assert.equal(201, r.status, r.body)
+      assert.equal(c.user.id, r.json.requestedBy.id)
+      local row = db.query("SELECT user_id, requested_as FROM media_requests WHERE id = $1", r.json.id)[1]
+      assert.equal(c.user.id, row.user_id)
+      assert.equal(db.null, row.requested_as)
+    end)
+
     it("applies the media_request limit", function()
       local app = h.start({ config = hr.config(env.up, { sync_interval = 0 }, {
         rate_limits = { auth = { limit = 100000, window = 60, by = "ip" }, media_request = { limit = 2, window = 3600 } } }) })
@@ -236,6 +248,10 @@ describe("requests", function()
       assert.equal(401, anon:get("/api/v1/media/search?q=x").status)
       assert.equal(401, anon:post("/api/v1/media/request", { tmdbId = 155, mediaType = "movie" }).status)
       assert.equal(404, friend:get("/api/v1/media/requests/999999999").status)
+      -- an admin may look at anyone's
+      local theirs = request(friend, { tmdbId = 550, mediaType = "movie" })
+      assert.equal(200, owner:get("/api/v1/media/requests/" .. ha.id(theirs.json.id)).status)
+      assert.equal(404, owner:delete("/api/v1/media/requests/" .. ha.id(theirs.json.id)).status)
     end)
 
     it("cancels a pending request, deleting it in Overseerr too", function()
@@ -304,10 +320,21 @@ describe("requests", function()
 
   describe("Overseerr down", function()
     it("answers search from the stale cache or 503, and makes no half request", function()
-      assert.equal(200, friend:get("/api/v1/media/search?q=arrival").status)
+      -- an instance whose cache goes stale after 0.2 s
+      local app = h.start({ config = hr.config(env.up, { sync_interval = 0, cache_ttl = 0.2 }) })
+      finally(function() app:stop() end)
+      local c = ha.sign_in(app, env.up, "friend")
+      local q = "/api/v1/media/search?q=arrival"
+      local first = c:get(q)
+      assert.equal(200, first.status)
+      assert.is_nil(first.json.stale)
       env.up:client():post("/demo/overseerr/_control", { failure_rate = 1, failure_status = 503 })
-      local cached = friend:get("/api/v1/media/search?q=arrival")
+      local cached = h.wait_until(function()
+        local r = c:get(q)
+        return r.json.stale and r
+      end, 5, 0.05, "the search answered from the stale cache")
       assert.equal(200, cached.status)
+      assert.equal("Arrival", cached.json.results[1].title)
       local fresh = friend:get("/api/v1/media/search?q=never-searched-before")
       assert.equal(503, fresh.status)
       assert.equal("OVERSEERR_UNAVAILABLE", fresh.json.error.code)

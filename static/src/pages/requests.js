@@ -25,10 +25,23 @@ function merge(list, r) {
   return next;
 }
 
+// A tab list as the ARIA pattern has it: one tab in the Tab order, arrows
+// (and Home/End) move between them.
 function Tabs({ tab, go }) {
-  return html`<div class="rq-tabs" role="tablist" aria-label="Requests">
+  const keys = TABS.map(([k]) => k);
+  const onKey = (e) => {
+    const i = keys.indexOf(tab);
+    const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: keys.length - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    const k = keys[(to + keys.length) % keys.length];
+    go(k);
+    requestAnimationFrame(() => document.getElementById(`rq-tab-${k}`)?.focus());
+  };
+  return html`<div class="rq-tabs" role="tablist" aria-label="Requests" onKeyDown=${onKey}>
     ${TABS.map(([k, label]) => html`<button key=${k} type="button" role="tab" id=${`rq-tab-${k}`}
-      aria-selected=${tab === k} aria-controls="rq-panel" class=${`btn btn-small${tab === k ? ' btn-primary' : ''}`}
+      aria-selected=${tab === k} tabindex=${tab === k ? 0 : -1} aria-controls="rq-panel"
+      class=${`btn btn-small${tab === k ? ' btn-primary' : ''}`}
       onClick=${() => go(k)} data-testid=${`tab-${k}`}>${label}</button>`)}
   </div>`;
 }
