@@ -125,9 +125,13 @@ function hr.forget_limits(name)
   until cursor == "0"
 end
 
+-- Stops both apps and forgets the rate-limit counters the spec ran up: they
+-- are keyed by user id in Redis, and the next fresh database (another spec,
+-- the browser scenarios) gives the same ids to the demo users.
 function hr.stop(env)
   env.app:stop()
   env.up:stop()
+  for _, name in ipairs({ "search", "media_request", "api" }) do hr.forget_limits(name) end
 end
 
 return hr

@@ -91,17 +91,25 @@ function M.create(f)
     local rows, e = db.query([[INSERT INTO media_requests (user_id, tmdb_id, media_type, seasons, title, year,
           poster_path, status, overseerr_request_id, overseerr_media_id, requested_as)
         VALUES ($1, $2, $3, CASE WHEN $4::jsonb IS NULL THEN NULL
-                                      ELSE ARRAY(SELECT jsonb_array_elements_text($4::jsonb)::int) END, $5, $6, $7, $8, $9, $10, $11) RETURNING id]],
+                                      ELSE ARRAY(SELECT jsonb_array_elements_text($4::jsonb)::int) END, $5, $6, $7, $8, $9, $10, $11)
+        -- another user's request for the same title, answered 409 by Overseerr
+        -- a moment before this one was written, adopted it without an author:
+        -- the author claims it
+        ON CONFLICT (overseerr_request_id) DO UPDATE
+          SET user_id = COALESCE(media_requests.user_id, EXCLUDED.user_id),
+              requested_as = COALESCE(media_requests.requested_as, EXCLUDED.requested_as)
+        RETURNING id, (xmax = 0) AS inserted]],
       f.user_id or db.null, f.tmdb_id, f.media_type, f.seasons and json.array(f.seasons) or db.null, f.title, f.year or db.null,
       f.poster_path or db.null, f.status, f.overseerr_request_id or db.null, f.overseerr_media_id or db.null,
       f.requested_as or db.null)
     if not rows then return nil, e end
     local id = rows[1].id
+    row = id
+    if not rows[1].inserted then return true end
     local h
     h, e = db.query([[INSERT INTO media_request_status_history (request_id, from_status, to_status, source, changed_by)
                       VALUES ($1, NULL, $2, $3, $4)]], id, f.status, f.source or "user", f.user_id or db.null)
     if not h then return nil, e end
-    row = id
     return true
   end)
   if not ok then return nil, err end

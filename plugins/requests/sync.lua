@@ -34,10 +34,15 @@ local function sync_one(row)
   return status.change(row.id, to, "sync") and "changed" or "same"
 end
 
--- run() -> {checked, changed} | nil, err (Overseerr down: the cycle stops)
-function M.run()
+-- run([budget]) -> {checked, changed} | nil, err (Overseerr down: the
+-- cycle stops). budget: seconds the cycle may take (the rest waits for the
+-- next one, least recently synced first), so the lease outlives the cycle.
+function M.run(budget)
   local out = { checked = 0, changed = 0 }
+  local clock = require("nest.core.app").hrtime
+  local stop = budget and clock() + budget
   for _, row in ipairs(store.open_requests(BATCH)) do
+    if stop and clock() > stop then break end
     local r, err = sync_one(row)
     if not r then return nil, err end
     out.checked = out.checked + 1
@@ -46,9 +51,11 @@ function M.run()
   return out
 end
 
+-- The lease lasts two intervals plus a minute: a holder whose timer runs
+-- late on a busy machine keeps it, and one that died is replaced soon.
 local function cycle(interval)
-  if not lease.hold("requests-sync", interval * 2) then return end
-  local ok, r, err = pcall(M.run)
+  if not lease.hold("requests-sync", interval * 2 + 60) then return end
+  local ok, r, err = pcall(M.run, interval * 0.8 + 1)
   if not ok then log.warn("requests sync failed", { error = tostring(r) })
   elseif not r then log.info("requests sync skipped: Overseerr unavailable", { error = err and err.message })
   elseif r.changed > 0 then log.info("requests sync caught up", r) end
