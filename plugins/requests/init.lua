@@ -8,6 +8,7 @@
 -- (status.lua). The webhook can be relayed to extra URLs (relay.lua).
 -- Overseerr's key and the webhook secret come from nest.services and never
 -- reach a browser or the log.
+local db = require "nest.db"
 local errors = require "nest.errors"
 local json = require "nest.json"
 local catalog = require "plugins.requests.catalog"
@@ -88,12 +89,12 @@ end
 -- Overseerr's answer to an admin action, applied like a webhook.
 local function admin_action(req, action, message)
   local row = any_request(req)
-  if row.overseerr_request_id == require("nest.db").null then
+  if row.overseerr_request_id == db.null then
     errors.raise(409, "NOT_FORWARDED", "This request is not known to Overseerr")
   end
   local body, err = overseerr.call("POST", ("/request/%d/%s"):format(row.overseerr_request_id, action))
   if not body then catalog.raise(err) end
-  local to = status.from_overseerr(body, row.seasons ~= require("nest.db").null and row.seasons or nil, true)
+  local to = status.from_overseerr(body, row.seasons ~= db.null and row.seasons or nil, true)
   if not status.change(row.id, to, "admin", { by = req.user.id, message = message }) and message then
     -- Overseerr's webhook told us first; the reason is still the admin's
     store.set_message(row.id, message)
@@ -150,7 +151,7 @@ function plugin.routes(r, conf)
       errors.raise(409, "NOT_CANCELLABLE", "Only a pending request can be cancelled; this one is " .. row.status,
         { status = row.status })
     end
-    if row.overseerr_request_id ~= require("nest.db").null then
+    if row.overseerr_request_id ~= db.null then
       local ok, err = overseerr.call("DELETE", "/request/" .. row.overseerr_request_id)
       if not ok and not (err.upstream and err.status == 404) then catalog.raise(err) end
     end

@@ -7,6 +7,7 @@
 -- Overseerr's numbers become MediaNest's words here too: a request is
 -- PENDING 1, APPROVED 2, DECLINED 3, FAILED 4, COMPLETED 5; its media
 -- UNKNOWN 1, PENDING 2, PROCESSING 3, PARTIALLY_AVAILABLE 4, AVAILABLE 5.
+local db = require "nest.db"
 local ws = require "nest.ws"
 local notify = require "nest.notify"
 local invalidate = require "nest.invalidate"
@@ -80,7 +81,7 @@ local function tell(row, users)
   for _, uid in ipairs(users) do
     local ok, err = notify.user(uid, {
       type = n[1], title = n[2]:format(row.title),
-      body = row.status == "declined" and (row.status_message ~= require("nest.db").null and row.status_message or
+      body = row.status == "declined" and (row.status_message ~= db.null and row.status_message or
         "An admin declined the request.") or n[3],
       link = "/requests?request=" .. row.id, data = { requestId = row.id, status = row.status },
       key = ("request:%d:%s"):format(row.id, row.status),

@@ -3,6 +3,7 @@
 -- state of the requests that are not final, so a missed webhook (MediaNest
 -- down, a wrong secret) is caught. Changes take the webhook's path
 -- (status.change: history, invalidation, live updates, notifications).
+local db = require "nest.db"
 local lease = require "nest.lease"
 local log = require "nest.log"
 local timer = require "nest.timer"
@@ -15,7 +16,7 @@ local M = {}
 local BATCH = 200                 -- requests looked at per cycle, least recently synced first
 
 local function seasons_list(row)
-  if row.seasons == nil or row.seasons == require("nest.db").null then return nil end
+  if row.seasons == nil or row.seasons == db.null then return nil end
   return row.seasons
 end
 

@@ -212,6 +212,7 @@ describe("requests", function()
       -- which outlives the spec database (and its user ids)
       local c = hr.local_user({ app = app }, TAG .. "-limited")
       hr.forget_limits("media_request")
+      hr.forget_limits("api")
       local codes = {}
       for i = 1, 3 do codes[i] = c:post("/api/v1/media/request", { tmdbId = 603, mediaType = "movie" }).status end
       assert.same({ 409, 409, 429 }, codes)
