@@ -38,6 +38,7 @@ export const scenarios = [
       assert.match(await matrix.getByTestId('availability').innerText(), /available/i,
         'The Matrix is in Plex: its badge should say so in words');
       await noHorizontalScroll(friend);
+      await t.screenshot(friend, 'requests-search');
 
       // request the sequel
       await friend.getByTestId('result-movie-604').click();
