@@ -82,18 +82,23 @@ export const scenarios = [
     },
   },
   {
-    name: 'requests: a title someone else requested offers to follow it, on a phone',
+    name: 'requests: asking for a title someone has just requested offers to follow it instead, on a phone',
     async run(t) {
+      t.monitor.allow({ kind: 'http', status: 409, url: /\/api\/v1\/media\/request$/, why: 'already requested' });
+      // the friend has the title open while the owner requests it
+      const friend = await signedIn(t, 'friend', { viewport: { width: 320, height: 640 } });
+      await openTitle(friend, 'revolutions', 'result-movie-605');
+      await friend.getByTestId('request-button').waitFor();
       const owner = await signedIn(t, 'owner');
       await openTitle(owner, 'revolutions', 'result-movie-605');
       await owner.getByTestId('request-button').click();
       await owner.getByTestId('detail-done').waitFor();
-      const friend = await signedIn(t, 'friend', { viewport: { width: 320, height: 640 } });
-      await friend.goto('/requests?tab=search&q=revolutions');
-      await friend.getByTestId('result-movie-605').click();
-      const follow = friend.getByTestId('follow-button');
-      await follow.waitFor();
-      await follow.click();
+      // the friend's request is refused in words, with the way out offered
+      await friend.getByTestId('request-button').click();
+      const err = friend.getByTestId('detail-error');
+      await err.waitFor();
+      assert.match(await err.innerText(), /already been requested/i);
+      await friend.getByTestId('follow-instead').click();
       await friend.getByTestId('detail-done').filter({ hasText: /following/i }).waitFor();
       await noHorizontalScroll(friend);
       await t.screenshot(friend, 'requests-detail-phone');
