@@ -107,10 +107,12 @@ function M.send(payload)
       if (l1.get(IN_FLIGHT) or 0) >= MAX_IN_FLIGHT then
         log.warn("webhook relay dropped: too many deliveries in flight", { target = t.id })
       else
-        l1.incr(IN_FLIGHT, 1, 0)
+        -- the counter lives a minute at most: a delivery cut off by a
+        -- reload cannot hold a slot for ever
+        l1.incr(IN_FLIGHT, 1, 0, 60)
         timer.at(0, function(p2)
           if not p2 then pcall(deliver, t, payload) end
-          l1.incr(IN_FLIGHT, -1, 0)
+          if (l1.get(IN_FLIGHT) or 0) > 0 then l1.incr(IN_FLIGHT, -1, 0, 60) end
         end)
       end
     end
