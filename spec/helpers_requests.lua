@@ -45,6 +45,10 @@ function hr.start(opts)
   env.app = h.start({ config = hr.config(env.up, opts.requests, opts.config) })
   env.owner = ha.sign_in(env.app, env.up, "owner")
   env.friend = ha.sign_in(env.app, env.up, "friend")
+  -- the database is shared by the whole suite: owner is the admin here
+  -- whoever signed in first
+  ha.set_role("owner", "admin")
+  ha.set_role("friend", "user")
   hr.point_webhook(env, env.app)
   return env
 end
