@@ -41,6 +41,18 @@ local function availability_of(media_info)
   return M.MEDIA_AVAILABILITY[math.tointeger(media_info.status)] or "none"
 end
 
+-- Posters Overseerr has named: the image proxy fetches only these, so it
+-- is no open door to TMDB and what it stores grows no faster than searches.
+local POSTER_TTL = 30 * 86400
+function M.known_poster(path)
+  if type(path) ~= "string" or path == "" then return end
+  cache.set("requests:poster:" .. path:gsub("^/", ""), 1, POSTER_TTL)
+end
+
+function M.is_known_poster(file)
+  return cache.get("requests:poster:" .. file) ~= nil
+end
+
 local function item_of(r)
   local movie = r.mediaType == "movie"
   local title = movie and r.title or r.name
@@ -107,7 +119,10 @@ function M.search(q, page, viewer, ttl)
     local results = json.array()
     for _, r in ipairs(body.results or {}) do
       -- people are dropped: MediaNest requests titles, not persons
-      if r.mediaType == "movie" or r.mediaType == "tv" then results[#results + 1] = item_of(r) end
+      if r.mediaType == "movie" or r.mediaType == "tv" then
+        results[#results + 1] = item_of(r)
+        M.known_poster(r.posterPath)
+      end
     end
     return { results = results, page = math.tointeger(body.page) or page,
              totalPages = math.tointeger(body.totalPages) or 1, totalResults = math.tointeger(body.totalResults) or #results }
@@ -165,6 +180,7 @@ function M.details(kind, id, ttl)
   local v, stale = cached(M.details_key(kind, id), ttl, function()
     local body, err = overseerr.call("GET", "/" .. kind .. "/" .. id, { query = { language = "en" } })
     if not body then return nil, err end
+    M.known_poster(body.posterPath)
     return details_of(kind, body)
   end)
   if stale then v.stale = true end

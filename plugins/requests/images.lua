@@ -2,8 +2,10 @@
 -- posters through MediaNest, so the browser loads images from 'self' only
 -- (the CSP says img-src 'self') and TMDB sees one client, not every user.
 --
--- Sizes come from a fixed set and the path must look like a TMDB file name,
--- so this is no open proxy. Kept in memory (the L1 cache, an hour) and on
+-- Sizes come from a fixed set and the path must be a poster Overseerr has
+-- named in a search or details answer (catalog.known_poster), so this is no
+-- open proxy and the disk cache grows no faster than searches (which are
+-- rate-limited). Kept in memory (the L1 cache, an hour) and on
 -- disk (<data_dir>/cache/tmdb/<size>/<file>, for a week); answered with an
 -- ETag and a long Cache-Control, 304 on If-None-Match. The upstream is
 -- image.tmdb.org, or with the demo Overseerr the demo's drawn posters.
@@ -15,6 +17,7 @@ local crypto = require "nest.crypto"
 local errors = require "nest.errors"
 local fetch = require "nest.fetch"
 local services = require "nest.services"
+local catalog = require "plugins.requests.catalog"
 
 local M = {}
 
@@ -90,8 +93,8 @@ function M.serve(req, res, settings)
     errors.raise(404, "NOT_FOUND", "Unknown image size", { sizes = { "w92", "w154", "w185", "w300", "w342",
       "w500", "w780", "w1280", "original" } })
   end
-  if type(path) ~= "string" or #path > 100 or not path:match(FILE) then
-    errors.raise(404, "NOT_FOUND", "Not a TMDB image path")
+  if type(path) ~= "string" or #path > 100 or not path:match(FILE) or not catalog.is_known_poster(path) then
+    errors.raise(404, "NOT_FOUND", "Not a poster of a title Overseerr has shown")
   end
   local img = load(size, path, settings)
   res:header("ETag", img.etag)

@@ -194,6 +194,7 @@ describe("requests: webhook, live status, sync, relay, images", function()
 
   describe("TMDB images", function()
     it("proxies a poster with an ETag and answers 304 to it", function()
+      assert.equal(200, friend:get("/api/v1/media/search?q=the%20matrix").status)   -- Overseerr names its poster
       local r = friend:get("/api/v1/images/tmdb/w342/demo-movie-603.jpg")
       assert.equal(200, r.status)
       assert.equal("image/png", r.headers["content-type"])
@@ -209,6 +210,8 @@ describe("requests: webhook, live status, sync, relay, images", function()
       assert.equal(404, friend:get("/api/v1/images/tmdb/w342/..%2Fetc%2Fpasswd").status)
       assert.equal(404, friend:get("/api/v1/images/tmdb/w342/x.exe").status)
       assert.equal(404, friend:get("/api/v1/images/tmdb/w342/demo-movie-1.jpg").status)
+      -- a real poster, but one no search or details answer has named
+      assert.equal(404, friend:get("/api/v1/images/tmdb/w342/demo-movie-900123.jpg").status)
       assert.equal(401, env.app:client():get("/api/v1/images/tmdb/w342/demo-movie-603.jpg").status)
     end)
   end)

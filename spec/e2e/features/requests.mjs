@@ -71,6 +71,7 @@ export const scenarios = [
       }
       // the history says when each step happened
       await row.getByRole('button', { name: /history/i }).click();
+      await row.getByTestId('timeline').locator('li').nth(2).waitFor();
       const steps = await row.getByTestId('timeline').locator('li').allInnerTexts();
       assert.ok(steps.length >= 3, `expected pending, approved, available in the history, got ${steps.join(' | ')}`);
       await owner.keyboard.press('Escape');
