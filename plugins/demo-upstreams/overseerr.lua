@@ -65,6 +65,9 @@ local KNOWN_MOVIES = {
   { 646380, "Don't Look Up", "2021-12-07", "tt11286314", false },
   { 954, "Mission: Impossible", "1996-05-22", "tt0117060", false },
   { 146, "Crouching Tiger, Hidden Dragon", "2000-07-06", "tt0190332", false },
+  -- the seed's load test searches "matrix": its sequels are not in Plex yet
+  { 604, "The Matrix Reloaded", "2003-05-15", "tt0234215", false },
+  { 605, "The Matrix Revolutions", "2003-11-05", "tt0242653", false },
 }
 local KNOWN_TV = {
   { 1399, "Game of Thrones", "2011-04-17", 121361, 8, false },
@@ -886,6 +889,29 @@ local function routes(r)
     if action == "retry" then kind = nil end
     if type(kind) == "string" then notify(kind, rq) end
     return res:json(request_json(rq))
+  end)
+
+  -- TMDB's image server (image.tmdb.org/t/p/{size}/{file}), which Overseerr's
+  -- posterPath values point into: drawn posters for the catalogue's titles.
+  r:get("/demo/tmdb/t/p/{size}/{file}", pub, function(req, res)
+    if control and control:before() then return res:send("", control.failure_status) end
+    local kind, id = req.params.file:match("^demo%-(%a+)%-(%d+)%.jpg$")
+    local item = id and ((kind == "movie" and catalogue.movies) or (kind == "tv" and catalogue.tv) or {})[tonumber(id)]
+    local w = tonumber(req.params.size:match("^w(%d+)")) or 500
+    if not item or not (req.params.size == "original" or req.params.size:match("^w%d+")) then
+      return res:send("<html><body>404 Not Found</body></html>", 404, "text/html")
+    end
+    local image = require "plugins.demo-upstreams.image"
+    w = math.min(w, 780)
+    local cache = require "nest.core.cache"
+    local key = ("demo-tmdb:%s:%d"):format(req.params.file, w)
+    local png = cache.get(key)
+    if not png then
+      png = image.draw(item.id, w, w * 3 // 2, { bar = true })
+      cache.set(key, png, 3600, { "demo-tmdb" })
+    end
+    res:header("cache-control", "public, max-age=31536000")
+    return res:send(png, 200, "image/png")
   end)
 
   -- Controls for specs --------------------------------------------------------

@@ -132,7 +132,7 @@ describe("demo Overseerr", function()
     local res = call("GET", "/search?query=the%20matrix&page=1&language=en")
     assert.equal(200, res.status)
     conforms("/search", "get", 200, res.json)
-    assert.equal(1, res.json.totalResults)
+    assert.equal(3, res.json.totalResults)                     -- The Matrix and its two sequels
     assert.same({ "movie", 603, "The Matrix" }, { res.json.results[1].mediaType, res.json.results[1].id,
                                                  res.json.results[1].title })
     assert.equal(5, res.json.results[1].mediaInfo.status)      -- already in Plex

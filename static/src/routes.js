@@ -7,8 +7,7 @@
 export const ROUTES = [
   { path: '/', key: 'dashboard', title: 'Dashboard', icon: 'home' },
   { path: '/library', key: 'library', title: 'Library', icon: 'film', feature: 'library' },
-  { path: '/requests', key: 'requests', title: 'Requests', icon: 'inbox', feature: 'requests',
-    soon: 'Searching for titles and requesting them through Overseerr is coming with the requests work.' },
+  { path: '/requests', key: 'requests', title: 'Requests', icon: 'inbox', feature: 'requests' },
   { path: '/youtube', key: 'youtube', title: 'YouTube', icon: 'download', feature: 'youtube',
     soon: 'Downloading YouTube playlists into Plex is coming with the YouTube downloads work.' },
   { path: '/admin', key: 'admin', title: 'Admin', icon: 'shield', admin: true,
