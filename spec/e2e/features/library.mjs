@@ -10,15 +10,20 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { signedIn, noHorizontalScroll, path } from '../lib/flows.mjs';
 import { navLink, pageHeading } from '../lib/ui.mjs';
 
-const DOCS = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
+// A test run must not change the checkout: its screenshots go to the run's
+// artifacts. E2E_DOCS_SHOTS=docs/screenshots refreshes the docs' copies
+// (E2E_DOCS_SHOTS=docs/screenshots E2E=library scripts/spec).
+const DOCS = process.env.E2E_DOCS_SHOTS || process.env.E2E_ARTIFACTS
+  || fileURLToPath(new URL('../../../build-test-logs/e2e-artifacts/', import.meta.url));
 
 async function docShot(page, name) {
   mkdirSync(DOCS, { recursive: true });
   await page.waitForLoadState('networkidle').catch(() => {});
-  await page.screenshot({ path: `${DOCS}library-${name}.png`, animations: 'disabled', caret: 'hide' });
+  await page.screenshot({ path: join(DOCS, `library-${name}.png`), animations: 'disabled', caret: 'hide' });
 }
 
 async function openLibrary(page) {
