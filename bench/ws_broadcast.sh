@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/ws_broadcast.sh — the WebSocket goals of DESIGN (1,000 clients get a
+# bench/ws_broadcast.sh — the WebSocket goals of docs/architecture.md (1,000 clients get a
 # broadcast within 50 ms) and the server's memory per idle connection.
 #   bench/ws_broadcast.sh [BUILD_DIR=build] [ROUNDS=50]
 # Starts `medianest serve` (bench.enabled, websocket test token, no Redis),

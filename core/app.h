@@ -77,7 +77,7 @@ metrics_registry *app_metrics(mn_app *a);
 mn_app *app_from_lua(lua_State *L);
 
 
-/* ---- hot reload (DESIGN 3.12, docs/operations.md) ---------------------------
+/* ---- hot reload (docs/architecture.md#generations-and-hot-reload) ----
  *
  * app_reload() builds a new generation next to the current one: a fresh
  * lua_State running nest.boot.start with the config and every enabled plugin.

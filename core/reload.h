@@ -3,7 +3,7 @@
  * endpoint's answer, <data_dir>/reload.json for `medianest reload`).
  *
  * The orchestration (build a generation, swap, drain) is app_reload() in
- * app.c; see DESIGN 3.12 and docs/operations.md.
+ * app.c; see docs/architecture.md#generations-and-hot-reload.
  */
 #ifndef MN_RELOAD_H
 #define MN_RELOAD_H

@@ -1,7 +1,7 @@
 -- 0001_init.sql — people and how they prove who they are: users, sessions and
 -- API tokens, the one-time setup link, and Plex PIN sign-ins in flight.
 --
--- Conventions for every migration in this directory (DESIGN 3.7, 4.10):
+-- Conventions for every migration in this directory (docs/architecture.md#data-model):
 -- * The runner (`medianest migrate`) applies each file in one transaction and
 --   records it in schema_migrations, which it creates itself. So: no BEGIN or
 --   COMMIT here, nothing that cannot run in a transaction (CREATE INDEX
@@ -40,7 +40,7 @@ CREATE TABLE users (
   -- (done by the application in the same transaction).
   disabled_at      timestamptz,
   -- The user's plex.tv token, and the access token for the configured Plex
-  -- server found by the access check (DESIGN 4.3: calls use it so Plex's
+  -- server found by the access check (docs/architecture.md#plex-library: calls use it so Plex's
   -- sharing rules hold).
   plex_token_enc   bytea,
   server_token_enc bytea,
@@ -85,7 +85,7 @@ CREATE INDEX idx_session_tokens_user ON session_tokens (user_id, kind)
 CREATE INDEX idx_session_tokens_expires ON session_tokens (expires_at)
   WHERE expires_at IS NOT NULL;
 
--- The one-time link `serve` prints while no user exists (DESIGN 4.1): whoever
+-- The one-time link `serve` prints while no user exists (docs/auth.md): whoever
 -- opens it and signs in first becomes admin. Single use, expiring.
 CREATE TABLE setup_tokens (
   id         bigserial PRIMARY KEY,
@@ -99,7 +99,7 @@ CREATE TABLE setup_tokens (
 );
 
 -- Plex PIN sign-ins in progress. Kept in PostgreSQL rather than in memory so
--- that a poll may land on any instance (DESIGN 6), Redis being optional.
+-- that a poll may land on any instance (docs/architecture.md#scaling-out), Redis being optional.
 -- A Plex PIN id is a guessable number, so each PIN is bound to the browser
 -- that asked for it: a random nonce in an HttpOnly cookie, stored here only
 -- as its hash and checked on every poll.

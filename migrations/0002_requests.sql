@@ -1,4 +1,4 @@
--- 0002_requests.sql — media requests forwarded to Overseerr (DESIGN 4.4), the
+-- 0002_requests.sql — media requests forwarded to Overseerr (docs/architecture.md#requests), the
 -- users watching them, and the history of their statuses.
 
 CREATE TABLE media_requests (
@@ -35,7 +35,7 @@ CREATE INDEX idx_media_requests_created ON media_requests (created_at DESC);
 -- The periodic sync (the webhook's backstop) visits only unfinished requests.
 CREATE INDEX idx_media_requests_open ON media_requests (updated_at)
   WHERE status IN ('pending', 'approved', 'processing', 'partially_available');
--- Duplicates are refused with 409 (DESIGN 4.4). For movies the database
+-- Duplicates are refused with 409 (docs/architecture.md#requests). For movies the database
 -- enforces it, so two users asking at the same moment cannot both succeed;
 -- a show may rightly be requested again for other seasons, which the
 -- application checks against Overseerr.

@@ -1,4 +1,4 @@
--- 0003_youtube.sql — YouTube downloads (DESIGN 4.5). youtube_downloads is
+-- 0003_youtube.sql — docs/architecture.md#youtube-downloads. youtube_downloads is
 -- both what a user sees and the job queue the workers take from: a worker
 -- claims the oldest queued row with FOR UPDATE SKIP LOCKED, so several
 -- instances share one queue without a broker.

@@ -1,6 +1,6 @@
 -- 0004_services.sql — the services MediaNest talks to (Plex, Overseerr,
 -- Uptime Kuma, ...): their configuration, the results of checking them, and
--- which monitors users may see (DESIGN 4.2).
+-- which monitors users may see (docs/architecture.md#service-status).
 
 -- Configuration an admin edits in the UI (GET/PUT /admin/services/{name}).
 -- When a service is also configured in config.lua, which one wins is the

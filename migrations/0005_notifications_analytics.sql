@@ -1,5 +1,5 @@
 -- 0005_notifications_analytics.sql — in-app notifications, browser
--- web-vitals (RUM) and client error reports (DESIGN 4.6).
+-- web-vitals (RUM) and client error reports (docs/architecture.md#notifications-and-analytics).
 
 CREATE TABLE notifications (
   id         bigserial PRIMARY KEY,

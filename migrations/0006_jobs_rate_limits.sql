@@ -43,7 +43,7 @@ CREATE TRIGGER jobs_touch BEFORE UPDATE ON jobs
 
 -- Fixed-window counters ("api:user:42" for the current minute), used when
 -- rate limits must be shared between instances and Redis is not configured
--- (DESIGN 4.7: Redis first, in-process when alone). One statement per hit:
+-- (docs/architecture.md#rate-limits: Redis first, in-process when alone). One statement per hit:
 -- INSERT ... ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1
 -- RETURNING count. UNLOGGED: no WAL, so hits cost little; a crash empties the
 -- table, which only makes limits briefly lenient.

@@ -1,4 +1,4 @@
--- nest/cache.lua — the two-level cache and cache-aside (DESIGN 3.10).
+-- nest/cache.lua — the two-level cache and cache-aside (docs/architecture.md#cache).
 --
 -- L1 is nest.core.cache (core/cache.c): per app, in process, shared by every
 -- generation. L2 is Redis (nest.redis) when configured and reachable; keys

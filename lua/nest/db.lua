@@ -1,4 +1,4 @@
--- nest/db.lua — PostgreSQL for the framework and plugins (DESIGN 3.7), over
+-- nest/db.lua — PostgreSQL for the framework and plugins (docs/architecture.md#postgresql), over
 -- nest.core.db (core/lua_db.c, core/pg_pool.c: a non-blocking pool on the
 -- event loop).
 --

@@ -1,4 +1,4 @@
--- nest/invalidate.lua — invalidation maps declared by plugins (DESIGN 3.10).
+-- nest/invalidate.lua — invalidation maps declared by plugins (docs/architecture.md#cache).
 --
 --   plugin.invalidations = {
 --     media_request_created = { "user:{userId}:requests", "stats:requests:*" },

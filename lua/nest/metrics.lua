@@ -1,5 +1,5 @@
 -- nest/metrics.lua — Prometheus metrics for the framework and plugins
--- (DESIGN 3.11), over nest.core.metrics (core/lua_metrics.c).
+-- (docs/architecture.md#metrics-health-logs), over nest.core.metrics (core/lua_metrics.c).
 --
 -- The registry belongs to the app, not to the Lua generation: a counter keeps
 -- its value across hot reloads, and registering the same name again (as a

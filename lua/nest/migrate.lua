@@ -1,4 +1,4 @@
--- nest/migrate.lua — applies migrations/NNNN_name.sql in order (DESIGN 3.7).
+-- nest/migrate.lua — applies migrations/NNNN_name.sql in order (docs/architecture.md#postgresql).
 --
 --   local migrate = require "nest.migrate"
 --   local applied, err = migrate.run({ dir = ..., log = function(line) end })

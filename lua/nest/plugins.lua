@@ -1,6 +1,6 @@
 -- nest/plugins.lua — finds, loads and checks plugins.
 --
--- A plugin is plugins/<name>/init.lua returning its table (DESIGN 3.12).
+-- A plugin is plugins/<name>/init.lua returning its table (docs/architecture.md#plugins).
 -- Operator directories (config plugins.paths) are searched before the
 -- shipped plugins/ directory, both for init.lua and for the plugin's own
 -- modules, which it requires as "plugins.<name>.<module>".

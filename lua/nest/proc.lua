@@ -1,4 +1,4 @@
--- nest/proc.lua — child processes (DESIGN 3.3), over nest.core.proc
+-- nest/proc.lua — child processes (docs/architecture.md#child-processes), over nest.core.proc
 -- (core/lua_proc.c, core/proc.c). No shell is involved: argv goes to exec
 -- as is, argv[1] looked up in PATH.
 --

@@ -1,4 +1,4 @@
--- nest/ratelimit.lua — named rate limits (DESIGN 4.7), shared by every
+-- nest/ratelimit.lua — named rate limits (docs/architecture.md#rate-limits), shared by every
 -- instance through Redis when it is configured, in process otherwise.
 --
 --   local rl = require "nest.ratelimit"

@@ -1,4 +1,4 @@
--- nest/redis.lua — Redis for plugins and the framework (DESIGN 3.8), over
+-- nest/redis.lua — Redis for plugins and the framework (docs/architecture.md#redis), over
 -- nest.core.redis (core/lua_redis.c, core/redis_client.c).
 --
 --   redis.call(cmd, ...)            -> reply | nil, err

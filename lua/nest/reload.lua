@@ -1,4 +1,4 @@
--- nest/reload.lua — hot reload from Lua (DESIGN 3.12, docs/operations.md).
+-- nest/reload.lua — hot reload from Lua (docs/architecture.md#generations-and-hot-reload).
 --
 --   local reload = require "nest.reload"
 --   reload.run({ force = false })  -> result   build a new generation and swap

@@ -1,4 +1,4 @@
--- nest/ws.lua — WebSocket events for plugins (DESIGN 3.6, 4.9).
+-- nest/ws.lua — WebSocket events for plugins (docs/architecture.md#websocket).
 --
 -- Connections live in C (nest.core.ws); Lua only holds their integer ids.
 -- Messages are JSON {"event": "...", "data": ...}; each one runs in its own
@@ -155,7 +155,7 @@ end
 
 function M.set_authorizer(fn) authorizer = fn end
 
--- Default: topics of DESIGN 4.9 and plain names; someone else's user room never.
+-- Default: any topic but another user's room or role:* (docs/architecture.md#websocket-events).
 local function default_authorize(conn, topic)
   local other = topic:match("^user:(.*)$")
   if other then return other == tostring(conn.user_id), "not your user room" end

@@ -1,5 +1,5 @@
 -- plugins/demo-upstreams/init.lua — faithful stand-ins for the services
--- MediaNest talks to (DESIGN 5, shared/reference/external-apis.md), served
+-- MediaNest talks to (docs/demo-upstreams.md, shared/reference/external-apis.md), served
 -- by MediaNest itself under /demo/<svc> (contracts.md): plex.tv
 -- (plextv.lua), Plex Media Server (pms.lua over library.lua, posters by
 -- image.lua), and, when their modules are present, Overseerr (overseerr.lua)

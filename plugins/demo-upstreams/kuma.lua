@@ -1,6 +1,6 @@
 -- plugins/demo-upstreams/kuma.lua — a stand-in Uptime Kuma (1.23 shapes)
 -- for `serve --demo` and the specs, mounted at /demo/kuma by the plugin's
--- init.lua (DESIGN 4.2 and 5, ../shared/reference/external-apis.md):
+-- init.lua (docs/demo-upstreams.md, ../shared/reference/external-apis.md):
 --   GET /demo/kuma/api/status-page/{slug}            config, incident, publicGroupList, maintenanceList
 --   GET /demo/kuma/api/status-page/heartbeat/{slug}  heartbeatList (oldest -> newest), uptimeList "<id>_24"
 --   GET /demo/kuma/metrics                           Prometheus text; HTTP Basic, password = API key

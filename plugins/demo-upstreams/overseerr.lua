@@ -1,6 +1,6 @@
 -- plugins/demo-upstreams/overseerr.lua — a stand-in Overseerr (API v1) for
 -- `serve --demo` and the specs, mounted at /demo/overseerr by the plugin's
--- init.lua (DESIGN 5, ../shared/reference/external-apis.md, the OpenAPI file
+-- init.lua (docs/demo-upstreams.md, ../shared/reference/external-apis.md, the OpenAPI file
 -- spec/fixtures/reference/overseerr-api.json whose shapes the answers follow).
 --
 -- What it reproduces: X-Api-Key (403 with Overseerr's body on a bad or

@@ -28,7 +28,7 @@ local shape = require "plugins.library.shape"
 
 local M = {}
 
--- TTLs (DESIGN 4.3); the plugin's settings may change them (configure)
+-- TTLs (docs/library.md); the plugin's settings may change them (configure)
 M.TTL = { listing = 600, search = 300, recent = 300, identity = 3600 }
 function M.configure(conf)
   M.TTL = { listing = conf.listing_ttl, search = conf.search_ttl, recent = conf.recent_ttl,

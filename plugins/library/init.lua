@@ -19,7 +19,7 @@ local plugin = {
   schema = { fields = {
     image_cache_bytes = { type = "integer", default = 256 * 1024 * 1024, min = 1024 },
     image_cache_files = { type = "integer", default = 20000, min = 1 },
-    -- cache lifetimes in seconds (DESIGN 4.3)
+    -- cache lifetimes in seconds (docs/library.md)
     listing_ttl = { type = "number", default = 600, min = 0.1 },
     search_ttl = { type = "number", default = 300, min = 0.1 },
     recent_ttl = { type = "number", default = 300, min = 0.1 },

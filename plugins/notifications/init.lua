@@ -1,5 +1,5 @@
 -- plugins/notifications/init.lua — the signed-in user's in-app
--- notifications (DESIGN 4.6): list them, mark them read. They are made by
+-- notifications (docs/status.md): list them, mark them read. They are made by
 -- nest.notify (any plugin), which also pushes each one live as the
 -- WebSocket event "notification".
 --

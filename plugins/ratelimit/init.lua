@@ -1,5 +1,5 @@
 -- plugins/ratelimit/init.lua — applies the named rate limits of config
--- `rate_limits` to routes (DESIGN 4.7): `api` to every /api route (public
+-- `rate_limits` to routes (docs/architecture.md#rate-limits): `api` to every /api route (public
 -- ones too, per IP for anonymous callers), plus whatever a route names with opts.rate ("search", or a list);
 -- opts.rate = false opts a route out. The mechanism is nest.ratelimit.
 --

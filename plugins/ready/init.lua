@@ -1,6 +1,6 @@
 -- plugins/ready/init.lua — readiness: GET /ready answers 200 when PostgreSQL
 -- (and Redis, when configured) answer, 503 naming what is down otherwise
--- (DESIGN 3.11), checked at most once a second per instance. Its init
+-- (docs/architecture.md#metrics-health-logs), checked at most once a second per instance. Its init
 -- also runs the migrations on `serve` start when database.migrate_on_start
 -- is set (the default) and a database is configured; a failing migration
 -- stops the boot with its error.

@@ -1,4 +1,4 @@
--- plugins/requests/init.lua — media requests through Overseerr (DESIGN 4.4,
+-- plugins/requests/init.lua — media requests through Overseerr (docs/requests.md,
 -- issue 13): search what Overseerr knows, request a movie or chosen seasons
 -- as yourself, follow anyone's request, and hear live (WebSocket and
 -- notifications) when it is approved, available, declined or failed.

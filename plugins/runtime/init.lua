@@ -1,5 +1,5 @@
 -- plugins/runtime/init.lua — the admin's view of the runtime and the hot
--- reload trigger (DESIGN 3.12, docs/operations.md).
+-- reload trigger (docs/operations.md#hot-reload).
 --
 --   POST /api/v1/admin/reload  {"force": false}
 --       200 {"ok":true, "generation":N, "previous":M, "seconds":..., "message":...}

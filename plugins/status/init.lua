@@ -1,4 +1,4 @@
--- plugins/status/init.lua — the dashboard's data (DESIGN 4.2, issue 11):
+-- plugins/status/init.lua — the dashboard's data (docs/status.md):
 -- the status of every service MediaNest depends on (its own checks and
 -- Uptime Kuma's monitors), the features that status allows, the user's own
 -- counts, admins' announcements and monitor visibility. docs/status.md

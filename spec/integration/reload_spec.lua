@@ -1,4 +1,4 @@
--- spec/integration/reload_spec.lua — hot reload (DESIGN 3.12): a new
+-- spec/integration/reload_spec.lua — docs/architecture.md#generations-and-hot-reload: a new
 -- generation takes over atomically, failures keep the old one, unchanged
 -- trees are no-ops, old generations drain and close.
 local h = require "spec.helpers"

@@ -1,5 +1,5 @@
 -- medianest user add|list|set-role|disable|enable — manage users from the
--- shell (DESIGN 3.14, 4.1). Works on the database of config database.url /
+-- shell (docs/auth.md). Works on the database of config database.url /
 -- DATABASE_URL, through the auth plugin's users module.
 -- Exit codes: 0 done, 1 failed (no such user, name taken, database), 2 usage.
 local USAGE = [[

@@ -1,4 +1,4 @@
-// lib/ws.js — the WebSocket client (DESIGN 4.9). start() connects to /ws
+// lib/ws.js — the WebSocket client (docs/architecture.md#websocket-events). start() connects to /ws
 // (after sign-in: the session cookie authenticates the upgrade); messages are
 // JSON {event, data}. On a drop it reconnects with exponential backoff and
 // full jitter (1 s doubling to 30 s) and subscribes again to every topic

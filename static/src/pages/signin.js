@@ -1,4 +1,4 @@
-// pages/signin.js — "Sign in with Plex" (DESIGN 4.1) and the sign-in page.
+// pages/signin.js — "Sign in with Plex" (docs/auth.md#the-flow) and the sign-in page.
 //
 // The popup is opened synchronously in the click handler (about:blank, so
 // no pop-up blocker objects), then sent to Plex's auth page once
