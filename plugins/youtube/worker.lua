@@ -1,0 +1,523 @@
+-- plugins/youtube/worker.lua — the workers that take downloads from the
+-- queue (store.lua) and run yt-dlp for them, `concurrency` at once per
+-- instance, plus the recovery of jobs whose worker died.
+--
+-- A job's life on a worker: claim (lease set) -> check the disk -> yt-dlp
+-- into the hidden staging folder -> each finished video moved into the
+-- playlist folder with its thumbnail and .nfo -> Plex partial scan and
+-- collection -> completed | failed. Meanwhile a ticker, once a second,
+-- sends the coalesced progress over WebSocket (at most one message per
+-- second per download), and every `heartbeat` seconds renews the lease and
+-- saves progress; a heartbeat that finds the row no longer ours (cancelled,
+-- deleted, taken back) kills yt-dlp. The free space and the user's quota
+-- are checked as the bytes come in.
+--
+-- Stopping: a reload (destroy) stops the workers, kills yt-dlp and puts the
+-- running jobs back in the queue; a SIGTERM or kill -9 ends the process with
+-- the rows still 'downloading': the next start on this host requeues the
+-- rows of dead processes at once, any other instance when their lease
+-- lapses. yt-dlp's --download-archive (per user) and its .part files make
+-- the second run skip what was done and resume what was not.
+local proc = require "nest.proc"
+local timer = require "nest.timer"
+local event = require "nest.core.event"
+local napp = require "nest.core.app"
+local reload = require "nest.reload"
+local log = require "nest.log"
+local db = require "nest.db"
+local invalidate = require "nest.invalidate"
+local store = require "plugins.youtube.store"
+local files = require "plugins.youtube.files"
+local ytdlp = require "plugins.youtube.ytdlp"
+local progress = require "plugins.youtube.progress"
+local plex = require "plugins.youtube.plex"
+local events = require "plugins.youtube.events"
+
+local M = {}
+
+local function hostname()
+  local f = io.open("/proc/sys/kernel/hostname", "r")
+  local h = f and f:read("l") or "localhost"
+  if f then f:close() end
+  return h
+end
+
+-- Retry a database write through an outage (a PostgreSQL restart): up to
+-- `patience` seconds, for UNAVAILABLE errors only.
+local function durable(patience, fn, ...)
+  local deadline = napp.hrtime() + patience
+  while true do
+    local r, err = fn(...)
+    if r ~= nil or not (type(err) == "table" and (err.code == "UNAVAILABLE" or err.code == "TIMEOUT")) then
+      return r, err
+    end
+    if napp.hrtime() > deadline then return nil, err end
+    timer.sleep(0.5)
+  end
+end
+
+---------------------------------------------------------------------------
+-- One job
+---------------------------------------------------------------------------
+
+local Job = {}
+Job.__index = Job
+
+function Job:totals()
+  local done, bytes, sum = 0, 0, 0
+  for _, it in ipairs(self.items) do
+    if it.status == "completed" or it.status == "skipped" then done = done + 1 sum = sum + 100
+    else sum = sum + (tonumber(it.progress) or 0) end
+    if it.status == "completed" then bytes = bytes + (it.size_bytes or 0)
+    elseif it.status == "downloading" then bytes = bytes + (it.live_bytes or 0) end
+  end
+  local n = math.max(1, #self.items)
+  return { items_done = done, bytes = bytes, progress = math.min(100, math.floor(sum * 10 / n) / 10) }
+end
+
+function Job:item_for(id)
+  local list = self.by_video[id]
+  if list then
+    for _, it in ipairs(list) do if it.status ~= "completed" and it.status ~= "skipped" then return it end end
+    return list[1]
+  end
+  -- a video the playlist gained since the preview: a new item at its end
+  local pos = #self.items
+  durable(10, store.add_item, self.row.id, pos, id)
+  local rows = store.items(self.row.id)
+  for _, r in ipairs(rows or {}) do
+    if r.position == pos then
+      r.size_bytes = nil
+      self.items[#self.items + 1] = r
+      self.by_video[id] = { r }
+      return r
+    end
+  end
+end
+
+function Job:changed(it)
+  self.dirty[it] = true
+end
+
+-- Move a finished video (and its thumbnail) from staging into the playlist
+-- folder under our own name, and write its .nfo beside it.
+function Job:place(it, src)
+  local ext = src:match("%.([%w]+)$") or "mkv"
+  local stem = self.out_dir .. "/" .. files.stem(it.position, it.title ~= db.null and it.title or nil, it.video_id)
+  local dst = stem .. "." .. ext
+  local ok, err = os.rename(src, dst)
+  if not ok then return nil, err end
+  local thumb = src:gsub("%.[%w]+$", ".jpg")
+  if files.exists(thumb) then os.rename(thumb, stem .. ".jpg") end
+  files.write_atomic(stem .. ".nfo", files.nfo(it, self.row))
+  return dst
+end
+
+function Job:on_event(ev)
+  local it = self:item_for(ev.id)
+  if not it then return end
+  if ev.type == "progress" then
+    if it.status ~= "downloading" then it.status = "downloading" self:changed(it) end
+    it.progress = ev.percent or it.progress
+    it.live_bytes = ev.downloaded or it.live_bytes
+    self.live = { index = it.position, videoId = it.video_id, percent = ev.percent, speed = ev.speed,
+                  eta = ev.eta, bytes = ev.downloaded, totalBytes = ev.total }
+    self.pending = true
+  elseif ev.type == "moved" then
+    local dst, err = self:place(it, ev.path)
+    if not dst then
+      it.status, it.error, it.error_code = "failed", "could not move the file: " .. tostring(err), "disk"
+    else
+      it.status, it.progress, it.file_path, it.size_bytes = "completed", 100, dst, files.size(dst) or 0
+      self.ctx.bytes:inc(it.size_bytes)
+      self.new_files[#self.new_files + 1] = it
+    end
+    it.live_bytes = nil
+    self:changed(it)
+    self.pending = true
+    store.update_item(it.id, { status = it.status, progress = it.progress, file_path = it.file_path,
+                               size_bytes = it.size_bytes, error = it.error, error_code = it.error_code })
+  end
+end
+
+-- The WebSocket message: at most one per second (the ticker calls it).
+function Job:send_progress()
+  if not self.pending then return end
+  self.pending = false
+  local t = self:totals()
+  local changed = {}
+  for it in pairs(self.dirty) do
+    changed[#changed + 1] = { index = it.position, status = it.status, progress = tonumber(it.progress) or 0,
+                              error = it.error }
+  end
+  table.sort(changed, function(a, b) return a.index < b.index end)
+  self.dirty = {}
+  local msg = { id = self.row.id, progress = t.progress, itemsDone = t.items_done, itemsTotal = #self.items,
+                bytes = t.bytes, items = changed }
+  for k, v in pairs(self.live or {}) do msg[k] = msg[k] or v end
+  msg.progress = t.progress
+  events.send(self.row.user_id, "download:progress", msg)
+  self.sent = self.sent + 1
+end
+
+function Job:stop(code, words)
+  if self.stopped then return end
+  self.stopped = { code = code, words = words }
+  if self.p then self.p:kill("TERM") end
+end
+
+-- Once a second: progress out; every `heartbeat` s: lease, quota, disk.
+function Job:tick(ctx)
+  self:send_progress()
+  self.ticks = self.ticks + 1
+  if self.ticks % ctx.heartbeat_ticks ~= 0 then return end
+  local t = self:totals()
+  local ours, err = store.heartbeat(self.row.id, self.worker_id, ctx.lease, t)
+  if ours == false then return self:stop("cancelled", "Cancelled") end
+  if ours == nil then log.warn("youtube: heartbeat failed", { id = self.row.id, error = tostring(err) }) end
+  if self.quota and self.used_before + t.bytes > self.quota then
+    return self:stop("quota", "the disk quota was reached")
+  end
+  local free = files.free_bytes(self.out_dir)
+  if free and free < ctx.min_free then return self:stop("disk_full", "the disk is full") end
+end
+
+---------------------------------------------------------------------------
+
+local function fail_reason(code)
+  return ({ usage = "yt-dlp refused its arguments (bad usage): update yt-dlp",
+            stopped = "yt-dlp stopped before the end (--max-downloads)",
+            crashed = "yt-dlp crashed" })[code]
+end
+
+-- What each unfinished item became, from the archive and stderr.
+function Job:settle(errs, earlier)
+  local by_id, generic = {}, nil
+  for _, e in ipairs(errs) do
+    if e.id then by_id[e.id] = e else generic = e end
+  end
+  local failed, first = 0, nil
+  for _, it in ipairs(self.items) do
+    if it.status ~= "completed" and it.status ~= "skipped" then
+      local prev = earlier[it.video_id]
+      if self.archive[it.video_id] and prev and prev.file_path ~= db.null and files.exists(prev.file_path) then
+        it.status, it.progress, it.file_path = "skipped", 100, prev.file_path
+        it.rating_key = prev.rating_key ~= db.null and prev.rating_key or nil
+        it.error, it.error_code = nil, nil
+      else
+        local e = by_id[it.video_id] or generic
+        it.status = "failed"
+        it.error_code = e and e.code or "error"
+        it.error = e and (e.words .. ": " .. e.message) or "not downloaded"
+        failed = failed + 1
+        first = first or e
+      end
+      self:changed(it)
+    end
+  end
+  return failed, first
+end
+
+function Job:read_archive()
+  self.archive = {}
+  local f = io.open(self.archive_path, "r")
+  if not f then return end
+  for line in f:lines() do
+    local id = line:match("^%S+%s+([%w_%-]+)")
+    if id then self.archive[id] = true end
+  end
+  f:close()
+end
+
+-- Videos yt-dlp finished (in the archive) whose move we did not see: a
+-- crash between the two. Finish the move now.
+function Job:recover_staged()
+  self:read_archive()
+  local names = files.list(self.staging)
+  for _, it in ipairs(self.items) do
+    if it.status ~= "completed" and self.archive[it.video_id] then
+      for _, name in ipairs(names) do
+        local ext = name:match("^" .. it.video_id:gsub("%-", "%%-") .. "%.([%w]+)$")
+        if ext and ext ~= "jpg" and ext ~= "part" and ext ~= "ytdl" then
+          self:on_event({ type = "moved", id = it.video_id, path = self.staging .. "/" .. name })
+        end
+      end
+    end
+  end
+end
+
+-- Plex: scan the folder, find the items, make or extend the collection.
+function Job:to_plex(ctx)
+  if not plex.available() then return nil, "Plex is not configured" end
+  local section, err = plex.section_for(self.out_dir)
+  if not section then return nil, err end
+  local ok
+  ok, err = plex.scan(section.key, self.out_dir, ctx.scan_timeout)
+  if not ok then return nil, err end
+  local paths, ordered = {}, {}
+  for _, it in ipairs(self.items) do
+    if (it.status == "completed" or it.status == "skipped") and it.file_path then paths[#paths + 1] = it.file_path end
+  end
+  local found
+  found, err = plex.find(section.key, paths)
+  if not found then return nil, err end
+  local item_type
+  for _, it in ipairs(self.items) do
+    local f = it.file_path and found[it.file_path]
+    if f then
+      it.rating_key = f.ratingKey
+      item_type = item_type or f.type
+      ordered[#ordered + 1] = f.ratingKey
+      store.update_item(it.id, { rating_key = f.ratingKey, error = it.error, error_code = it.error_code })
+    end
+  end
+  local out = { section = tostring(section.key) }
+  if self.row.kind ~= "playlist" or #ordered == 0 then return out end
+  local title = self.collection_title
+  local crk
+  crk, err = plex.collect(section.key, title, ordered, self.known_collection, item_type)
+  if not crk then return nil, err end
+  out.collection, out.title = crk, title
+  return out
+end
+
+function Job:persist_items()
+  for _, it in ipairs(self.items) do
+    durable(60, store.update_item, it.id, { status = it.status, progress = tonumber(it.progress) or 0,
+      file_path = it.file_path ~= db.null and it.file_path or nil,
+      size_bytes = it.size_bytes, error = it.error, error_code = it.error_code,
+      rating_key = it.rating_key ~= db.null and it.rating_key or nil })
+  end
+end
+
+local function run(ctx, row, worker_id)
+  local hold <close> = reload.hold()
+  local user_dir = files.user_dir(ctx.root, { id = row.user_id, username = row.username or "user" })
+  local job = setmetatable({ ctx = ctx, row = row, worker_id = worker_id, items = {}, by_video = {}, dirty = {},
+    new_files = {}, sent = 0, ticks = 0, out_dir = row.output_dir, staging = files.staging(user_dir, row.id),
+    archive_path = files.archive(user_dir) }, Job)
+  local rows = durable(30, store.items, row.id) or {}
+  for _, r in ipairs(rows) do
+    r.size_bytes = r.size_bytes ~= db.null and r.size_bytes or nil
+    r.file_path = r.file_path ~= db.null and r.file_path or nil
+    r.error = r.error ~= db.null and r.error or nil
+    r.error_code = r.error_code ~= db.null and r.error_code or nil
+    job.items[#job.items + 1] = r
+    local l = job.by_video[r.video_id] or {}
+    l[#l + 1] = r
+    job.by_video[r.video_id] = l
+  end
+  ctx.running[row.id] = job
+  ctx.gauge_running:inc()
+  local ok, err = pcall(M.execute, ctx, job)
+  ctx.gauge_running:dec()
+  ctx.running[row.id] = nil
+  if not ok then
+    log.error("youtube: job failed unexpectedly", { id = row.id, error = tostring(err) })
+    store.finish(row.id, worker_id, "failed", job:totals(), "internal error (see the server log)", "internal")
+    ctx.processed:inc(1, "youtube_download", "failed")
+  end
+end
+
+local function finish(ctx, job, status, err_words, code, plexinfo)
+  job:persist_items()
+  local row = durable(60, store.finish, job.row.id, job.worker_id, status, job:totals(), err_words, code, plexinfo)
+  ctx.processed:inc(1, "youtube_download", status)
+  if not row then return end   -- cancelled or taken meanwhile: its new owner reports
+  local view = store.view(row)
+  view.items = nil
+  events.finished(row.user_id, status, view)
+  if plexinfo and plexinfo.section then
+    invalidate.emit("youtube_download_completed", { userId = row.user_id, sectionId = plexinfo.section })
+  end
+end
+
+function M.execute(ctx, job)
+  local row = job.row
+  for _, d in ipairs({ job.out_dir, job.staging }) do
+    local ok, err = files.mkdir(d)
+    if not ok then return finish(ctx, job, "failed", "cannot create the folder: " .. tostring(err), "disk") end
+  end
+  local free = files.free_bytes(job.out_dir)
+  if free and free < ctx.min_free then
+    return finish(ctx, job, "failed", "the disk is full: download stopped", "disk_full")
+  end
+  local usage = store.usage(row.user_id, 3600)
+  if usage then
+    job.quota = usage.own_quota or ctx.quota
+    job.used_before = usage.used - row.bytes_total
+  end
+  local prev = store.previous(row.user_id, row.youtube_id)
+  job.known_collection = prev and prev.plex_collection ~= db.null and prev.plex_collection or nil
+  job.collection_title = prev and prev.collection_title ~= db.null and prev.collection_title or nil
+  if not job.collection_title then
+    job.collection_title = row.title ~= db.null and row.title or row.youtube_id
+    if store.collection_title_taken(row.user_id, job.collection_title) then
+      job.collection_title = job.collection_title .. " (" .. (row.username or "user") .. ")"
+    end
+  end
+  events.send(row.user_id, "download:started", { id = row.id, attempts = row.attempts })
+  job:recover_staged()
+
+  local argv = ytdlp.download_argv(ctx.ytdlp, { url = row.url, kind = row.kind, quality = row.quality,
+    archive = job.archive_path, staging = job.staging })
+  local p, serr = proc.spawn(argv, { cwd = job.staging, max_line = progress.MAX_LINE })
+  if not p then
+    return finish(ctx, job, "failed", "yt-dlp cannot be run: " .. tostring(serr), "tool_missing")
+  end
+  job.p = p
+  local parser = progress.new()
+  local ticker = timer.every(1, function(premature)
+    if premature then return end
+    job:tick(ctx)
+  end)
+  for line in p:lines() do
+    local ev = parser:feed(line)
+    if ev then job:on_event(ev) end
+  end
+  local code, sig = p:wait()
+  ticker:cancel()
+  job.p = nil
+  if parser.bad > 0 then ctx.bad_lines:inc(parser.bad) end
+
+  if ctx.stopping and not job.stopped then
+    -- a reload: back to the queue, not failed
+    job:persist_items()
+    durable(30, store.release, row.id, job.worker_id)
+    events.send(row.user_id, "download:queued", { id = row.id })
+    return
+  end
+  if job.stopped and job.stopped.code == "cancelled" then
+    files.remove_tree(ctx.root, job.staging)
+    job:persist_items()
+    return   -- the route that cancelled it reported it
+  end
+  job:read_archive()
+  local earlier = store.earlier_files(row.user_id, row.id, (function()
+    local ids = {}
+    for _, it in ipairs(job.items) do ids[#ids + 1] = it.video_id end
+    return ids
+  end)()) or {}
+  local failed, first = job:settle(ytdlp.errors(p:stderr()), earlier)
+  job:send_progress()
+  files.remove_tree(ctx.root, job.staging)
+
+  local status, words, ecode
+  if job.stopped then
+    status, words, ecode = "failed", job.stopped.words, job.stopped.code
+  elseif sig and code ~= 0 then
+    status, words, ecode = "failed", ("%s (%s)"):format(fail_reason("crashed"), sig), "crashed"
+  elseif code == 2 then
+    status, words, ecode = "failed", fail_reason("usage"), "usage"
+  elseif code == 101 then
+    status, words, ecode = "failed", fail_reason("stopped"), "stopped"
+  elseif code ~= 0 and code ~= 1 then
+    status, words, ecode = "failed", ("%s (exit code %d)"):format(fail_reason("crashed"), code), "crashed"
+  elseif failed == 0 then
+    status = "completed"
+  else
+    local t = job:totals()
+    words = first and (first.words .. ": " .. first.message) or "not downloaded"
+    ecode = first and first.code or "error"
+    if t.items_done > 0 then
+      status, words = "completed", ("%d of %d videos failed (%s)"):format(failed, #job.items, words)
+    else
+      status = "failed"
+    end
+  end
+
+  local plexinfo
+  if job:totals().items_done > 0 then
+    local perr
+    plexinfo, perr = job:to_plex(ctx)
+    if not plexinfo then
+      log.warn("youtube: Plex step failed", { id = row.id, error = tostring(perr) })
+      if status == "completed" then
+        words = (words and (words .. "; ") or "") .. "not added to Plex: " .. tostring(perr)
+        ecode = ecode or "plex"
+      end
+    end
+  end
+  return finish(ctx, job, status, words, ecode, plexinfo)
+end
+
+---------------------------------------------------------------------------
+-- Workers and recovery
+---------------------------------------------------------------------------
+
+-- Requeue 'downloading' rows of dead processes on this host (their pid is
+-- gone) at once, and everyone's whose lease lapsed.
+local function recover(ctx)
+  local mine = {}
+  for _, job in pairs(ctx.running) do mine[#mine + 1] = job.worker_id end
+  local rows = db.query([[SELECT id, worker_id FROM youtube_downloads WHERE status = 'downloading'
+                          AND worker_id LIKE $1]], ctx.host .. ":%")
+  for _, r in ipairs(rows or {}) do
+    -- another process of this host that is gone (our own pid: another app
+    -- of this process, or a generation that released its jobs: skipped)
+    local pid = math.tointeger(tonumber(r.worker_id:match("^[^:]*:(%d+):")))
+    if pid and pid ~= napp.pid() and not napp.kill(pid, 0) then
+      db.query([[UPDATE youtube_downloads SET status = 'queued', worker_id = NULL, lease_until = NULL
+                 WHERE id = $1 AND worker_id = $2 AND status = 'downloading']], r.id, r.worker_id)
+    end
+  end
+  db.query([[UPDATE youtube_downloads SET status = 'queued', worker_id = NULL, lease_until = NULL
+             WHERE status = 'downloading' AND lease_until < now() AND NOT (worker_id = ANY($1::text[]))]],
+    "{" .. table.concat(mine, ",") .. "}")
+  local counts = store.counts()
+  if counts then
+    ctx.gauge_depth:set(counts.queued)
+  end
+end
+
+local function loop(ctx, slot)
+  local worker_id = ("%s:%d:%s:%d"):format(ctx.host, napp.pid(), ctx.instance, slot)
+  while not ctx.stopping do
+    local row = store.claim(worker_id, ctx.lease)
+    if row then
+      run(ctx, row, worker_id)
+    elseif not ctx.stopping then
+      ctx.wake:wait(ctx.poll)
+    end
+  end
+end
+
+-- start(settings) -> ctx; M.stop(ctx) on destroy.
+function M.start(s, metrics_)
+  local ctx = {
+    root = s.root, ytdlp = s.ytdlp, concurrency = s.concurrency, quota = s.quota_bytes, lease = s.lease,
+    heartbeat_ticks = math.max(1, math.floor(s.heartbeat)), poll = s.poll, min_free = s.min_free_bytes,
+    scan_timeout = s.scan_timeout, host = hostname(), instance = invalidate.instance_id(),
+    running = {}, wake = event.new(), stopping = false,
+  }
+  for k, v in pairs(metrics_) do ctx[k] = v end
+  for slot = 1, ctx.concurrency do
+    timer.at(0, function(premature) if not premature then loop(ctx, slot) end end)
+  end
+  ctx.recovery = timer.every(math.max(0.2, math.min(ctx.lease / 2, 5)), function(premature)
+    if not premature then recover(ctx) end
+  end)
+  timer.at(0, function(premature) if not premature then recover(ctx) end end)
+  return ctx
+end
+
+function M.wake(ctx) if ctx then ctx.wake:signal() end end
+
+-- cancel(ctx, id): kill the local yt-dlp of a cancelled download now.
+function M.cancel(ctx, id)
+  local job = ctx and ctx.running[id]
+  if job then job:stop("cancelled", "Cancelled") return true end
+  return false
+end
+
+function M.stop(ctx)
+  if not ctx then return end
+  ctx.stopping = true
+  ctx.recovery:cancel()
+  ctx.wake:signal()
+  for _, job in pairs(ctx.running) do
+    if job.p then job.p:kill("TERM") end
+  end
+end
+
+return M
