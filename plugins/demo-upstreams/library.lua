@@ -559,6 +559,18 @@ function M:add_to_collection(crk, rks)
   if self.next_collection > 1 then col.updatedAt = os.time() end
 end
 
+-- Take one item out of a collection; false when either is unknown.
+function M:remove_from_collection(crk, rk)
+  local col = self.collections[crk]
+  if not (col and col.added[rk]) then return false end
+  col.added[rk] = nil
+  for i, k in ipairs(col.items) do
+    if k == rk then table.remove(col.items, i) break end
+  end
+  col.updatedAt = os.time()
+  return true
+end
+
 function M:delete_collection(crk)
   if not self.collections[crk] then return false end
   self.collections[crk] = nil

@@ -357,6 +357,15 @@ function M.routes(r, conf, ctl)
       title1 = L.collections[crk].title, Metadata = json.array(page) })
   end)
 
+  -- as Plex: DELETE /library/collections/{id}/items/{ratingKey} takes one item out
+  route("delete", "/library/collections/{id}/items/{rk}", WRITE, function(req, res)
+    local L = get_lib()
+    local crk = math.tointeger(tonumber(req.params.id))
+    local rk = math.tointeger(tonumber(req.params.rk))
+    if not (crk and rk and L:remove_from_collection(crk, rk)) then return html_error(res, 404, "Not Found") end
+    return container(req, res, { size = 1, Metadata = { L:collection_meta(crk) } })
+  end)
+
   route("delete", "/library/collections/{id}", WRITE, function(req, res)
     local crk = math.tointeger(tonumber(req.params.id))
     if not (crk and get_lib():delete_collection(crk)) then return html_error(res, 404, "Not Found") end

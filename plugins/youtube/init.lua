@@ -94,7 +94,7 @@ local function preview(url, o, s)
   if v then return v end
   failure = failure or { code = "error", words = "the preview failed" }
   local status = PREVIEW_STATUS[failure.code] or 422
-  local code = status == 503 and "YTDLP_UNAVAILABLE" or status == 504 and "PREVIEW_TIMEOUT" or "UNAVAILABLE"
+  local code = status == 503 and "YTDLP_UNAVAILABLE" or status == 504 and "PREVIEW_TIMEOUT" or "VIDEO_UNAVAILABLE"
   errors.raise(status, code, failure.words, { reason = failure.code })
 end
 
@@ -103,7 +103,7 @@ local function downloaded(user_id, ids)
   local db = require "nest.db"
   if #ids == 0 then return {} end
   local rows = check(db.query([[SELECT DISTINCT i.video_id FROM youtube_items i JOIN youtube_downloads d ON d.id = i.download_id
-    WHERE d.user_id = $1 AND i.status IN ('completed', 'skipped') AND i.video_id = ANY($2::text[])]],
+    WHERE d.user_id = $1 AND i.status IN ('completed', 'skipped') AND i.video_id IN (SELECT jsonb_array_elements_text($2::jsonb))]],
     user_id, ids))
   local set = {}
   for _, r in ipairs(rows) do set[r.video_id] = true end
@@ -168,7 +168,7 @@ function plugin.routes(r, s)
     local p = preview(parsed.url, o, s)
     if #p.entries == 0 then errors.raise(422, "EMPTY_PLAYLIST", "The playlist has no videos") end
     local title = body.title or p.title
-    local row, refusal = check(store.create(req.user.id, {
+    local row, refusal = store.create(req.user.id, {
       url = parsed.url, kind = p.kind, youtube_id = p.id, title = title, channel = p.channel,
       thumbnail = p.thumbnail, quality = body.quality, format = ytdlp.FORMATS[body.quality],
       output_dir = output_dir(req.user, p, title, o),
@@ -184,7 +184,8 @@ function plugin.routes(r, s)
         return { status = 403, code = "QUOTA_EXCEEDED", message = "Your download space is full: delete downloads to make room",
                  details = { usedBytes = u.used, quotaBytes = quota } }
       end
-    end))
+    end)
+    if row == nil then error(refusal, 0) end
     if not row then
       if refusal.duplicate then
         errors.raise(409, "DUPLICATE", "This is already queued or downloading", { downloadId = refusal.duplicate })

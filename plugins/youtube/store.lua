@@ -301,7 +301,7 @@ function M.earlier_files(user_id, download_id, video_ids)
   if #video_ids == 0 then return {} end
   local rows, err = db.query([[SELECT DISTINCT ON (i.video_id) i.video_id, i.file_path, i.size_bytes, i.rating_key
     FROM youtube_items i JOIN youtube_downloads d ON d.id = i.download_id
-    WHERE d.user_id = $1 AND d.id <> $2 AND i.video_id = ANY($3::text[]) AND i.file_path IS NOT NULL
+    WHERE d.user_id = $1 AND d.id <> $2 AND i.video_id IN (SELECT jsonb_array_elements_text($3::jsonb)) AND i.file_path IS NOT NULL
     ORDER BY i.video_id, i.id DESC]], user_id, download_id, video_ids)
   if not rows then return nil, err end
   local by = {}

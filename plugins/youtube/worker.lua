@@ -462,8 +462,8 @@ local function recover(ctx)
     end
   end
   db.query([[UPDATE youtube_downloads SET status = 'queued', worker_id = NULL, lease_until = NULL
-             WHERE status = 'downloading' AND lease_until < now() AND NOT (worker_id = ANY($1::text[]))]],
-    "{" .. table.concat(mine, ",") .. "}")
+             WHERE status = 'downloading' AND lease_until < now()
+               AND worker_id NOT IN (SELECT jsonb_array_elements_text($1::jsonb))]], require("nest.json").array(mine))
   local counts = store.counts()
   if counts then
     ctx.gauge_depth:set(counts.queued)
