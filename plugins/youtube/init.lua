@@ -194,6 +194,7 @@ function plugin.routes(r, s)
         res:header("X-RateLimit-Limit", tostring(refusal.limit))
         res:header("X-RateLimit-Remaining", "0")
         res:header("X-RateLimit-Reset", tostring(refusal.retry))
+        res:header("Retry-After", tostring(refusal.retry))
         return res:error(429, refusal.code, refusal.message, { limit = refusal.limit }, refusal.retry)
       end
       errors.raise(refusal.status, refusal.code, refusal.message, refusal.details)
@@ -238,7 +239,8 @@ function plugin.routes(r, s)
 
   r:post("/youtube/downloads/{id}/retry", { auth = "user", body_limit = 256 }, function(req, res)
     local id = download_id(req)
-    local row, why = check(store.retry(id, req.user.id))
+    local row, why = store.retry(id, req.user.id)
+    if row == nil then error(why, 0) end
     if row == false and not why then errors.raise(404, "NOT_FOUND", "No such download") end
     if not row then
       if why.duplicate then

@@ -70,11 +70,20 @@ function M.scan(key, dir, timeout)
   local ok
   ok, err = call("POST", "/library/sections/" .. enc(key) .. "/refresh", "path=" .. enc(dir))
   if not ok then return nil, err end
-  local deadline = napp.hrtime() + timeout
+  -- Ended: refreshing seen and gone, or scannedAt moved. Plex's scannedAt
+  -- has whole seconds, so a scan that began and ended between two looks in
+  -- the second of the last one shows neither: after a grace of quiet, done.
+  local started = napp.hrtime()
+  local deadline, seen = started + timeout, false
   while napp.hrtime() < deadline do
-    timer.sleep(0.25)
+    timer.sleep(0.1)
     local now = section_state(key)
-    if now and not now.refreshing and (now.scannedAt or 0) ~= (before.scannedAt or 0) then return true end
+    if now then
+      if now.refreshing then seen = true
+      elseif seen or (now.scannedAt or 0) ~= (before.scannedAt or 0) or napp.hrtime() - started > 3 then
+        return true
+      end
+    end
   end
   return nil, ("the Plex scan of %s did not end within %d s"):format(dir, timeout)
 end

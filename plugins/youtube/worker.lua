@@ -117,7 +117,11 @@ function Job:on_event(ev)
   local it = self:item_for(ev.id)
   if not it then return end
   if ev.type == "progress" then
-    if it.status ~= "downloading" then it.status = "downloading" self:changed(it) end
+    if it.status ~= "downloading" then
+      it.status = "downloading"
+      self:changed(it)
+      store.update_item(it.id, { status = "downloading" })
+    end
     it.progress = ev.percent or it.progress
     it.live_bytes = ev.downloaded or it.live_bytes
     self.live = { index = it.position, videoId = it.video_id, percent = ev.percent, speed = ev.speed,
@@ -251,16 +255,23 @@ function Job:to_plex(ctx)
   if not plex.available() then return nil, "Plex is not configured" end
   local section, err = plex.section_for(self.out_dir)
   if not section then return nil, err end
-  local ok
-  ok, err = plex.scan(section.key, self.out_dir, ctx.scan_timeout)
-  if not ok then return nil, err end
   local paths, ordered = {}, {}
   for _, it in ipairs(self.items) do
     if (it.status == "completed" or it.status == "skipped") and it.file_path then paths[#paths + 1] = it.file_path end
   end
+  -- scan, then look; a scan of another folder starting meanwhile may have
+  -- replaced ours (Plex runs one per section): scan again, a few times
   local found
-  found, err = plex.find(section.key, paths)
-  if not found then return nil, err end
+  for _ = 1, 3 do
+    local ok
+    ok, err = plex.scan(section.key, self.out_dir, ctx.scan_timeout)
+    if not ok then return nil, err end
+    found, err = plex.find(section.key, paths)
+    if not found then return nil, err end
+    local n = 0
+    for _ in pairs(found) do n = n + 1 end
+    if n >= #paths then break end
+  end
   local item_type
   for _, it in ipairs(self.items) do
     local f = it.file_path and found[it.file_path]
