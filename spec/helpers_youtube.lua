@@ -164,6 +164,19 @@ function hy.bench(opts)
   return self
 end
 
+-- Stop every MediaNest app of the bench (the demo Plex keeps running).
+function Bench:stop_apps()
+  for _, app in ipairs(self.apps) do
+    if os.getenv("YT_DEBUG") then   -- the server's warnings and errors, to debug a failing spec
+      for _, l in ipairs(app:log_lines()) do
+        if l.level == "error" or l.level == "warn" then io.stderr:write(cjson.encode(l), "\n") end
+      end
+    end
+    pcall(app.stop, app)
+  end
+  self.apps = {}
+end
+
 function Bench:stop()
   for _, app in ipairs(self.apps) do
     if os.getenv("YT_DEBUG") then   -- the server's warnings and errors, to debug a failing spec

@@ -145,9 +145,15 @@ function Job:on_event(ev)
 end
 
 -- The WebSocket message: at most one per second (the ticker calls it).
-function Job:send_progress()
+function Job:send_progress(final)
   if not self.pending then return end
+  local since = napp.hrtime() - (self.sent_at or 0)
+  if since < 1 then
+    if not final then return end
+    timer.sleep(1 - since)      -- the last one too keeps the pace
+  end
   self.pending = false
+  self.sent_at = napp.hrtime()
   local t = self:totals()
   local changed = {}
   for it in pairs(self.dirty) do
@@ -187,6 +193,12 @@ function Job:tick(ctx)
 end
 
 ---------------------------------------------------------------------------
+
+-- nest.proc names the signals it can send; a crash may be any of these
+local CRASH_SIGNALS = { [4] = "SIGILL", [6] = "SIGABRT", [7] = "SIGBUS", [8] = "SIGFPE", [11] = "SIGSEGV" }
+local function signal_name(sig, code)
+  return CRASH_SIGNALS[code - 128] or sig
+end
 
 local function fail_reason(code)
   return ({ usage = "yt-dlp refused its arguments (bad usage): update yt-dlp",
@@ -410,14 +422,14 @@ function M.execute(ctx, job)
     return ids
   end)()) or {}
   local failed, first = job:settle(ytdlp.errors(p:stderr()), earlier)
-  job:send_progress()
+  job:send_progress(true)
   files.remove_tree(ctx.root, job.staging)
 
   local status, words, ecode
   if job.stopped then
     status, words, ecode = "failed", job.stopped.words, job.stopped.code
   elseif sig and code ~= 0 then
-    status, words, ecode = "failed", ("%s (%s)"):format(fail_reason("crashed"), sig), "crashed"
+    status, words, ecode = "failed", ("%s (%s)"):format(fail_reason("crashed"), signal_name(sig, code)), "crashed"
   elseif code == 2 then
     status, words, ecode = "failed", fail_reason("usage"), "usage"
   elseif code == 101 then

@@ -138,7 +138,7 @@ describe("youtube plugin", function()
     end)
 
     it("answers 409 with the existing id to the same URL while it is active", function()
-      bench:fake({ FAKE_YTDLP_RATE = "256K" })
+      bench:fake({ FAKE_YTDLP_RATE = 262144 })
       local again = bench:download(bob, hy.PLAYLIST)
       local r = bob:post("/api/v1/youtube/downloads", { url = hy.PLAYLIST })
       assert.equal(409, r.status)
@@ -157,7 +157,7 @@ describe("youtube plugin", function()
 
   describe("cancel, retry, delete", function()
     it("cancel kills yt-dlp and leaves no partial files", function()
-      bench:fake({ FAKE_YTDLP_RATE = "128K", FAKE_YTDLP_BYTES = 4 * 1048576 })
+      bench:fake({ FAKE_YTDLP_RATE = 131072, FAKE_YTDLP_BYTES = 4 * 1048576 })
       local d = bench:download(alice, "https://www.youtube.com/playlist?list=PLcancelme1")
       h.wait_until(function()
         local x = bench:get(alice, d.id)
@@ -278,5 +278,200 @@ describe("youtube plugin", function()
       r = alice:post("/api/v1/youtube/downloads", {})
       assert.equal(400, r.status)
     end)
+  end)
+
+  describe("how yt-dlp ends", function()
+    -- a yt-dlp that previews as the fake does, then downloads with `body`
+    local function script(body)
+      return ("#!/bin/sh\ncase \"$*\" in *--flat-playlist*) exec %s/bin/fake-yt-dlp \"$@\";; esac\n%s")
+        :format(h.root, body)
+    end
+
+    local function ends_with(script_or_env, url)
+      if type(script_or_env) == "string" then bench:fake_script(script(script_or_env)) else bench:fake(script_or_env) end
+      local d = bench:download(alice, url)
+      return bench:wait_status(alice, d.id, "failed")
+    end
+
+    it("exit 1 (every video failed): failed, with the reason", function()
+      local d = ends_with({ FAKE_YTDLP_FAIL = "all", FAKE_YTDLP_FAIL_AFTER = 1000 }, "https://www.youtube.com/playlist?list=PLexit1")
+      assert.equal("network", d.errorCode)
+      assert.truthy(d.error:find("network", 1, true), d.error)
+      assert.equal(0, hy.count(hy.tree(bench.root), "%.part$"))
+    end)
+
+    it("exit 2 (bad usage): failed, saying yt-dlp refused its arguments", function()
+      local d = ends_with("echo 'yt-dlp: error: no such option: --progress-template' >&2\nexit 2\n",
+        "https://www.youtube.com/playlist?list=PLexit2")
+      assert.equal("usage", d.errorCode)
+      assert.truthy(d.error:find("bad usage", 1, true), d.error)
+    end)
+
+    it("exit 101 (stopped early): failed, saying so", function()
+      local d = ends_with(("exec %s/bin/fake-yt-dlp --max-downloads 1 \"$@\"\n"):format(h.root),
+        "https://www.youtube.com/playlist?list=PLexit101")
+      assert.equal("stopped", d.errorCode)
+      assert.equal("completed", d.items[1].status)
+      assert.equal("failed", d.items[2].status)
+    end)
+
+    it("a crash (killed by a signal): failed, naming the signal", function()
+      local d = ends_with("kill -SEGV $$\n", "https://www.youtube.com/playlist?list=PLcrash")
+      assert.equal("crashed", d.errorCode)
+      assert.truthy(d.error:find("SIGSEGV", 1, true), d.error)
+    end)
+
+    it("a missing yt-dlp: failed, saying it cannot be run", function()
+      os.remove(bench.ytdlp)
+      local r = alice:get("/api/v1/youtube/preview?url=https%3A%2F%2Fyoutu.be%2FBBBBBBBBBBB")
+      assert.equal(503, r.status)
+      assert.equal("YTDLP_UNAVAILABLE", r.json.error.code)
+    end)
+  end)
+
+  describe("live progress", function()
+    it("sends at most one progress message a second per download while yt-dlp prints 20 lines a second", function()
+      -- 64 KiB pieces at 1.25 MiB/s: 20 progress lines a second, 3 s a video
+      bench:fake({ FAKE_YTDLP_RATE = 1310720, FAKE_YTDLP_BYTES = 3 * 1310720 })
+      local ws = assert(hw.connect(bench.app, "/ws", { headers = { Authorization = alice.headers.Authorization } }))
+      local d = bench:download(alice, "https://www.youtube.com/playlist?list=PLdemo2")
+      local napp = require "nest.core.app"
+      local times, events, last = {}, {}, nil
+      local deadline = napp.hrtime() + 30
+      while napp.hrtime() < deadline do
+        local ev = ws:recv_event(1)
+        if ev and ev.data and ev.data.id == d.id then
+          events[#events + 1] = ev.event
+          if ev.event == "download:progress" then
+            times[#times + 1] = napp.hrtime()
+            last = ev.data
+          end
+          if ev.event == "download:completed" then break end
+        end
+      end
+      ws:close()
+      assert.equal("download:completed", events[#events])
+      assert.is_true(#times >= 4, "progress messages: " .. #times)
+      for i = 2, #times do
+        assert.is_true(times[i] - times[i - 1] >= 0.9, ("messages %d and %d %.3f s apart"):format(i - 1, i, times[i] - times[i - 1]))
+      end
+      assert.truthy(last.itemsTotal == 2 and last.bytes and last.progress)
+      local server = bench:get(alice, d.id)
+      assert.equal(100, server.progress)
+    end)
+
+    it("carries item index, percent, speed, ETA and bytes", function()
+      bench:fake({ FAKE_YTDLP_RATE = 1048576, FAKE_YTDLP_BYTES = 3 * 1048576 })
+      local ws = assert(hw.connect(bench.app, "/ws", { headers = { Authorization = bob.headers.Authorization } }))
+      local d = bench:download(bob, "https://www.youtube.com/watch?v=AAAAAAAAAAA")
+      local got
+      h.wait_until(function()
+        local ev = ws:recv_event(1)
+        if ev and ev.event == "download:progress" and ev.data.id == d.id and ev.data.speed then got = ev.data end
+        return got
+      end, 15)
+      ws:close()
+      assert.equal(0, got.index)
+      assert.truthy(got.percent >= 0 and got.percent <= 100)
+      assert.truthy(got.speed > 0)
+      assert.truthy(got.eta >= 0)
+      assert.truthy(got.bytes > 0 and got.totalBytes == 3 * 1048576)
+      bench:wait_status(bob, d.id, "completed")
+    end)
+  end)
+
+  describe("a playlist downloaded again after it grew", function()
+    it("downloads only the new videos and extends the same collection", function()
+      local erin = bench:user("erin")
+      bench:fake({ FAKE_YTDLP_LIMIT = 3 })
+      local url = "https://www.youtube.com/playlist?list=PLdemo6"
+      local first = bench:wait_status(erin, bench:download(erin, url).id, "completed")
+      assert.equal(3, #first.items)
+      assert.truthy(first.collection, first.error)
+      bench:fake({ FAKE_YTDLP_LIMIT = 6 })
+      -- the preview is cached for 10 minutes: a new URL spelling of the same list
+      local second = bench:wait_status(erin, bench:download(erin, url .. "&feature=share").id, "completed")
+      assert.equal(6, #second.items)
+      assert.equal(first.collection.ratingKey, second.collection.ratingKey)
+      local skipped, fresh = 0, 0
+      for _, it in ipairs(second.items) do
+        if it.status == "skipped" then skipped = skipped + 1 elseif it.status == "completed" then fresh = fresh + 1 end
+      end
+      assert.equal(3, skipped)
+      assert.equal(3, fresh)
+      local mc = assert(bench:plex("GET", "/library/collections/" .. first.collection.ratingKey .. "/children"))
+      assert.equal(6, #mc.Metadata)
+      for i, m in ipairs(mc.Metadata) do assert.equal(second.items[i].ratingKey, m.ratingKey) end
+      local cols = assert(bench:plex("GET", "/library/sections/3/collections"))
+      local same = 0
+      for _, c in ipairs(cols.Metadata) do if c.title == first.title then same = same + 1 end end
+      assert.equal(1, same)
+      -- one archive line per video, each file once
+      local archive = h.read_file(("%s/%s-erin-%s/.archive.txt"):format(bench.root, bench.tag, id(erin.id)))
+      local lines = 0
+      for _ in archive:gmatch("[^\n]+") do lines = lines + 1 end
+      assert.equal(6, lines)
+    end)
+
+    it("keeps users apart: separate folders and archives", function()
+      bench:fake({})
+      local f1 = bench:wait_status(alice, bench:download(alice, "https://www.youtube.com/playlist?list=PLshared1").id, "completed")
+      local f2 = bench:wait_status(bob, bench:download(bob, "https://www.youtube.com/playlist?list=PLshared1").id, "completed")
+      assert.are_not.equal(f1.items[1].videoId == f2.items[1].videoId and "" or "x", "x")
+      local a = ("%s/%s-alice-%s/"):format(bench.root, bench.tag, id(alice.id))
+      local b = ("%s/%s-bob-%s/"):format(bench.root, bench.tag, id(bob.id))
+      assert.equal(#f1.items, hy.count(hy.tree(a .. f1.title), "%.webm$"))
+      assert.equal(#f2.items, hy.count(hy.tree(b .. f2.title), "%.webm$"))
+      assert.truthy(h.read_file(a .. ".archive.txt"):find(f1.items[1].videoId, 1, true))
+      assert.truthy(h.read_file(b .. ".archive.txt"):find(f2.items[1].videoId, 1, true))
+      -- bob's is a second collection, named so it does not take alice's
+      assert.are_not.equal(f1.collection.ratingKey, f2.collection.ratingKey)
+    end)
+  end)
+
+  describe("admin", function()
+    it("GET /admin/downloads: 401 anonymous, 403 user, everyone's for an admin", function()
+      assert.equal(401, anon:get("/api/v1/admin/downloads").status)
+      assert.equal(403, alice:get("/api/v1/admin/downloads").status)
+      local r = admin:get("/api/v1/admin/downloads")
+      assert.equal(200, r.status)
+      local users = {}
+      for _, d in ipairs(r.json.downloads) do users[d.userId] = true end
+      assert.is_true(users[alice.id] and users[bob.id])
+    end)
+
+    it("an admin may cancel anyone's download; a user may not", function()
+      bench:fake({ FAKE_YTDLP_RATE = 65536, FAKE_YTDLP_BYTES = 4 * 1048576 })
+      local d = bench:download(bob, "https://www.youtube.com/playlist?list=PLadmincancel")
+      local p = "/api/v1/admin/downloads/" .. id(d.id) .. "/cancel"
+      assert.equal(401, anon:post(p, {}).status)
+      assert.equal(403, alice:post(p, {}).status)
+      local r = admin:post(p, {})
+      assert.equal(200, r.status, r.body)
+      assert.equal("cancelled", r.json.download.status)
+      assert.equal(409, admin:post(p, {}).status)
+      assert.equal(404, admin:post("/api/v1/admin/downloads/999999999/cancel", {}).status)
+      assert.equal("cancelled", bench:get(bob, d.id).status)
+    end)
+  end)
+
+  it("counts jobs, queue depth, running downloads and bytes on /metrics", function()
+    local r = bench.app:client():get("/metrics")
+    assert.equal(200, r.status)
+    assert.truthy(r.body:find('queue_jobs_processed_total{job_type="youtube_download",status="completed"}', 1, true))
+    assert.truthy(r.body:find("youtube_queue_depth", 1, true))
+    assert.truthy(r.body:find("youtube_downloads_running", 1, true))
+    assert.truthy(r.body:match("youtube_downloaded_bytes_total %d+"))
+  end)
+
+  it("fails a download clearly when the disk is full", function()
+    -- the queue is shared: only an app that sees a full disk may work it now
+    bench:stop_apps()
+    local app = bench:start_app({ min_free_bytes = math.maxinteger // 2 })
+    local frank = bench:user("frank", "user", app)
+    local d = bench:download(frank, hy.VIDEO)
+    local x = bench:wait_status(frank, d.id, "failed")
+    assert.equal("disk_full", x.errorCode)
+    assert.truthy(x.error:find("disk is full", 1, true))
   end)
 end)
