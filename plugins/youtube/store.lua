@@ -262,10 +262,11 @@ function M.release(id, worker_id)
                     WHERE id = $1 AND worker_id = $2 AND status = 'downloading']], id, worker_id)
 end
 
--- finish(id, worker_id, status, p, error, error_code) -> true | false (not ours any more) | nil, err
+-- finish(id, worker_id, status, p, error, error_code) -> row | false (not ours any more) | nil, err
+-- worker_id stays: which instance ran it last (operators, the specs).
 function M.finish(id, worker_id, status, p, error, code, plex)
   local rows, err = db.query([[UPDATE youtube_downloads SET status = $3, progress = $4, items_done = $5,
-      bytes_total = $6, error = $7, error_code = $8, worker_id = NULL, lease_until = NULL, finished_at = now(),
+      bytes_total = $6, error = $7, error_code = $8, lease_until = NULL, finished_at = now(),
       plex_section = coalesce($9, plex_section), plex_collection = coalesce($10, plex_collection),
       collection_title = coalesce($11, collection_title)
     WHERE id = $1 AND worker_id = $2 AND status = 'downloading' RETURNING *]],
