@@ -74,7 +74,8 @@ function Bench:start_app(settings)
   return app
 end
 
--- A user (a row of our own) and a client authenticated with an API token.
+-- A user (a row of our own) and a client authenticated with an API token
+-- (of `app`: anything with a :client() method; the bench's app by default).
 function Bench:user(name, role, app)
   local username = self.tag .. "-" .. name
   local rows = assert(db.query("INSERT INTO users (username, email, role) VALUES ($1, $2, $3) RETURNING id",
