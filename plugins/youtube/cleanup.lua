@@ -14,7 +14,7 @@ local plex = require "plugins.youtube.plex"
 local M = {}
 
 -- Drop these video ids from the archive (rewritten atomically).
-local function forget_archived(archive, ids)
+function M.forget_archived(archive, ids)
   local f = io.open(archive, "r")
   if not f then return end
   local keep = {}
@@ -46,7 +46,7 @@ function M.remove(row, root, items)
   local dir = row.output_dir ~= db.null and row.output_dir or nil
   if dir then
     local user_dir = dir:match("^(.*)/[^/]+$")
-    forget_archived(files.archive(user_dir), ids)
+    M.forget_archived(files.archive(user_dir), ids)
     files.remove_tree(root, files.staging(user_dir, row.id))
     os.remove(dir)      -- rmdir: only when empty
   end

@@ -19,6 +19,7 @@ local files = require "plugins.youtube.files"
 local worker = require "plugins.youtube.worker"
 local events = require "plugins.youtube.events"
 local cleanup = require "plugins.youtube.cleanup"
+local thumbnails = require "plugins.youtube.thumbnails"
 
 local plugin = {
   name = "youtube", version = "1.0.0", priority = 300,
@@ -43,6 +44,15 @@ plugin.invalidations = {
 }
 
 local PREVIEW_ENTRIES = 50
+local plex = require "plugins.youtube.plex"
+
+-- Views with their collection's address in Plex's web app.
+local function with_links(views)
+  for _, v in ipairs(views) do
+    if v.collection then v.collection.webUrl = plex.web_url(v.collection.ratingKey) end
+  end
+  return views
+end
 local ctx                      -- this generation's workers (worker.start), nil when off
 
 local function check(v, err)
@@ -132,6 +142,29 @@ local function output_dir(user, p, title, o)
   return dir
 end
 
+-- Whether downloads can work here and now: yt-dlp runs, the disk has room,
+-- Plex is there for the collections (downloads work without it). Cached
+-- 30 s: the page asks on every visit.
+local function health(o, s)
+  return cache.fetch("youtube:health", { ttl = 30 }, function()
+    local checks, reason = {}, nil
+    local v, verr = ytdlp.version(o.ytdlp, 5)
+    checks[#checks + 1] = { name = "ytdlp", ok = v ~= nil, message = v and ("yt-dlp " .. v) or verr }
+    if not v then reason = "yt-dlp is not installed or does not run (" .. tostring(verr) .. ")" end
+    files.mkdir(o.root)
+    local free = files.free_bytes(o.root)
+    local disk_ok = free == nil or free >= s.min_free_bytes
+    checks[#checks + 1] = { name = "disk", ok = disk_ok, freeBytes = free,
+      message = disk_ok and "enough free space" or "the disk is full" }
+    if not disk_ok then reason = reason or "the download disk is full" end
+    local section, perr = plex.section_for(o.root)
+    checks[#checks + 1] = { name = "plex", ok = section ~= nil,
+      message = section and ("Plex library \"" .. tostring(section.title) .. "\"") or perr }
+    return { available = reason == nil and o.enabled, reason = (not o.enabled) and "turned off by the administrator" or reason,
+             checks = checks, collections = section ~= nil }
+  end)
+end
+
 local CREATE = { type = "table", fields = {
   url = { type = "string", required = true, max = 2048 },
   quality = { type = "string", default = "best", one_of = ytdlp.QUALITIES },
@@ -208,13 +241,13 @@ function plugin.routes(r, s)
   r:get("/youtube/downloads", { auth = "user" }, function(req, res)
     local limit = req:query_int("limit", { default = 50, min = 1, max = s.list_limit or 200 })
     local status = req:query_string("status", { max = 20 })
-    return res:json({ downloads = check(store.list(req.user.id, limit, status)) })
+    return res:json({ downloads = with_links(check(store.list(req.user.id, limit, status))) })
   end)
 
   r:get("/youtube/downloads/{id}", { auth = "user" }, function(req, res)
     local d = check(store.get(download_id(req), req.user.id))
     if not d then errors.raise(404, "NOT_FOUND", "No such download") end
-    return res:json({ download = d })
+    return res:json({ download = with_links({ d })[1] })
   end)
 
   -- DELETE: a queued or running download is cancelled (yt-dlp killed, its
@@ -252,6 +285,18 @@ function plugin.routes(r, s)
     events.send(req.user.id, "download:queued", view)
     worker.wake(ctx)
     return res:json({ download = view })
+  end)
+
+  r:get("/youtube/thumbnails/{id}", { auth = "user" }, function(req, res)
+    local vid = req.params.id
+    if not (vid:match("^[%w_%-]+$") and #vid == 11) then errors.raise(404, "NOT_FOUND", "No such video") end
+    local body, ct = thumbnails.get(vid)
+    res:header("Cache-Control", "private, max-age=86400")
+    return res:send(body, 200, ct)
+  end)
+
+  r:get("/youtube/status", { auth = "user" }, function(_, res)
+    return res:json((health(options(), s)))
   end)
 
   r:get("/youtube/quota", { auth = "user" }, function(req, res)

@@ -121,6 +121,19 @@ local function machine_id()
   return mc.machineIdentifier
 end
 
+-- The address of a collection in Plex's web app (app.plex.tv reaches the
+-- server wherever it is); nil when Plex cannot say who it is.
+function M.web_url(crk)
+  local mid = require("nest.cache").fetch("youtube:plex:machine", { ttl = 3600 }, function()
+    local id, err = machine_id()
+    if not id then return nil, err end
+    return id
+  end)
+  if not mid then return nil end
+  return ("https://app.plex.tv/desktop#!/server/%s/details?key=%s"):format(enc(mid),
+    enc("/library/collections/" .. crk))
+end
+
 local function items_uri(machine, rks)
   return enc(("server://%s/com.plexapp.plugins.library/library/metadata/%s"):format(machine, table.concat(rks, ",")))
 end

@@ -245,6 +245,20 @@ function Job:read_archive()
   f:close()
 end
 
+-- The archive lists videos whose files we no longer have (deleted by hand,
+-- a database restored from before them): drop them from it, or yt-dlp
+-- would skip them and this download would end without them.
+function Job:prune_archive(earlier)
+  local gone = {}
+  for _, it in ipairs(self.items) do
+    local prev = earlier[it.video_id]
+    local have = (it.status == "completed" and it.file_path and files.exists(it.file_path))
+      or (prev and prev.file_path ~= db.null and files.exists(prev.file_path))
+    if self.archive[it.video_id] and not have then gone[it.video_id] = true end
+  end
+  if next(gone) then require("plugins.youtube.cleanup").forget_archived(self.archive_path, gone) end
+end
+
 -- Videos yt-dlp finished (in the archive) whose move we did not see: a
 -- crash between the two. Finish the move now.
 function Job:recover_staged()
@@ -381,6 +395,10 @@ function M.execute(ctx, job)
   end
   events.send(row.user_id, "download:started", { id = row.id, attempts = row.attempts })
   job:recover_staged()
+  local ids = {}
+  for _, it in ipairs(job.items) do ids[#ids + 1] = it.video_id end
+  local earlier = store.earlier_files(row.user_id, row.id, ids) or {}
+  job:prune_archive(earlier)
 
   local argv = ytdlp.download_argv(ctx.ytdlp, { url = row.url, kind = row.kind, quality = row.quality,
     archive = job.archive_path, staging = job.staging })
@@ -416,11 +434,6 @@ function M.execute(ctx, job)
     return   -- the route that cancelled it reported it
   end
   job:read_archive()
-  local earlier = store.earlier_files(row.user_id, row.id, (function()
-    local ids = {}
-    for _, it in ipairs(job.items) do ids[#ids + 1] = it.video_id end
-    return ids
-  end)()) or {}
   local failed, first = job:settle(ytdlp.errors(p:stderr()), earlier)
   job:send_progress(true)
   files.remove_tree(ctx.root, job.staging)

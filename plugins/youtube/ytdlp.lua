@@ -60,6 +60,19 @@ function M.errors(stderr)
   return out
 end
 
+-- version(bin, timeout) -> "2024.04.09" | nil, why
+function M.version(bin, timeout)
+  local p, err = proc.spawn({ bin, "--version" })
+  if not p then return nil, ("%s cannot be run: %s"):format(bin, tostring(err)) end
+  local t = timer.at(timeout, function(premature) if not premature then p:kill("KILL") end end)
+  local first
+  for line in p:lines() do first = first or line end
+  local code = p:wait()
+  t:cancel()
+  if code ~= 0 or not first then return nil, ("%s --version failed (exit %s)"):format(bin, tostring(code)) end
+  return first:sub(1, 64)
+end
+
 -- run_json(bin, argv, timeout) -> decoded document | nil, code, words
 local function run_json(argv, timeout)
   local p, err = proc.spawn(argv, { max_line = MAX_PREVIEW, max_buffer = MAX_PREVIEW + 65536 })

@@ -8,8 +8,7 @@ export const ROUTES = [
     soon: 'Browsing and searching the Plex library is coming with the Plex library work.' },
   { path: '/requests', key: 'requests', title: 'Requests', icon: 'inbox',
     soon: 'Searching for titles and requesting them through Overseerr is coming with the requests work.' },
-  { path: '/youtube', key: 'youtube', title: 'YouTube', icon: 'download',
-    soon: 'Downloading YouTube playlists into Plex is coming with the YouTube downloads work.' },
+  { path: '/youtube', key: 'youtube', title: 'YouTube', icon: 'download' },
   { path: '/admin', key: 'admin', title: 'Admin', icon: 'shield', admin: true,
     soon: 'Managing users, services, monitors and the runtime is coming with the admin work.' },
 ];
