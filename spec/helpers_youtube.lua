@@ -179,14 +179,7 @@ function Bench:stop_apps()
 end
 
 function Bench:stop()
-  for _, app in ipairs(self.apps) do
-    if os.getenv("YT_DEBUG") then   -- the server's warnings and errors, to debug a failing spec
-      for _, l in ipairs(app:log_lines()) do
-        if l.level == "error" or l.level == "warn" then io.stderr:write(cjson.encode(l), "\n") end
-      end
-    end
-    pcall(app.stop, app)
-  end
+  self:stop_apps()
   self.up:stop()
   db.query("DELETE FROM users WHERE username LIKE $1", self.tag .. "-%")
   os.execute("rm -rf '" .. self.dir .. "'")
