@@ -64,4 +64,24 @@ describe("youtube queue", function()
     local done = bench:wait_status(bob, orphan, "completed", 30)
     assert.equal("completed", done.items[1].status)
   end)
+
+  it("a reload stops running downloads, puts them back in the queue, and the new generation finishes them", function()
+    local carol = bench:user("carol", "user", a)
+    bench:fake({ FAKE_YTDLP_RATE = 262144, FAKE_YTDLP_BYTES = 524288 })
+    local d = bench:download(carol, "https://www.youtube.com/playlist?list=PLdemo4")
+    h.wait_until(function()
+      local r = assert(db.query("SELECT items_done, status FROM youtube_downloads WHERE id = $1", d.id))[1]
+      return r.status == "downloading" and r.items_done >= 1
+    end, 30, 0.05, "the first video")
+    local attempts = assert(db.query("SELECT attempts FROM youtube_downloads WHERE id = $1", d.id))[1].attempts
+    assert.is_true(a.handle:reload({ force = true }).ok)
+    assert.is_true(b.handle:reload({ force = true }).ok)
+    local done = bench:wait_status(carol, d.id, "completed", 60)
+    assert.equal(attempts + 1, done.attempts, "the download was taken again after the reload")
+    for _, it in ipairs(done.items) do assert.equal("completed", it.status) end
+    local archive = h.read_file(("%s/%s-carol-%d/.archive.txt"):format(bench.root, bench.tag, carol.id))
+    local lines = 0
+    for _ in archive:gmatch("[^\n]+") do lines = lines + 1 end
+    assert.equal(4, lines)
+  end)
 end)
