@@ -137,6 +137,25 @@ describe("youtube plugin", function()
       end
     end)
 
+    it("notifies its owner, once", function()
+      local rows = assert(db.query([[SELECT type, title, link, data FROM notifications WHERE user_id = $1
+        AND type = 'youtube_completed' AND (data->>'downloadId')::bigint = $2]], alice.id, d.id))
+      assert.equal(1, #rows)
+      assert.truthy(rows[1].title:find(done.title, 1, true))
+      assert.equal("/youtube", rows[1].link)
+    end)
+
+    it("downloads again a video the archive lists but whose file is gone", function()
+      local folder = ("%s/%s-alice-%s/%s/"):format(bench.root, bench.tag, id(alice.id), done.title)
+      local it = done.items[1]
+      local file = folder .. ("%03d - %s [%s].webm"):format(1, it.title, it.videoId)
+      assert.truthy(os.remove(file))
+      local again = bench:wait_status(alice, bench:download(alice, hy.PLAYLIST .. "&x=1").id, "completed")
+      assert.equal("completed", again.items[1].status)
+      assert.equal("skipped", again.items[2].status)
+      assert.truthy(h.read_file(file))
+    end)
+
     it("answers 409 with the existing id to the same URL while it is active", function()
       bench:fake({ FAKE_YTDLP_RATE = 262144 })
       local again = bench:download(bob, hy.PLAYLIST)
