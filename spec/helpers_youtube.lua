@@ -59,7 +59,8 @@ function Bench:config(settings)
       plex = { url = self.up:url("/demo/plex"), token = "demo-token-owner" },
       youtube = { root = self.root, ytdlp = self.ytdlp, concurrency = 2, quota_bytes = 1 << 40 },
     },
-    rate_limits = { api = { limit = 100000, window = 60 }, youtube = { limit = 1000, window = 3600 } },
+    rate_limits = { api = { limit = 100000, window = 60 }, search = { limit = 100000, window = 60 },
+                    youtube = { limit = 1000, window = 3600 } },
     websocket = { test_token = nil },
     plugins = {
       enabled = { "health", "ws", "auth", "metrics", "notifications", "youtube" },

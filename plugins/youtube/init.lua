@@ -33,7 +33,8 @@ local plugin = {
     scan_timeout = { type = "number", default = 120, min = 1, max = 3600 },
     preview_timeout = { type = "number", default = 30, min = 1, max = 300 },
     preview_ttl = { type = "number", default = 600, min = 0, max = 86400 },
-    max_items = { type = "integer", default = 5000, min = 1, max = 100000 },
+    previews = { type = "integer", default = 4, min = 1, max = 64 },        -- yt-dlp previews at once per instance
+    max_items = { type = "integer", default = 2000, min = 1, max = 100000 },
     list_limit = { type = "integer", default = 200, min = 1, max = 1000 },
   } },
 }
@@ -90,13 +91,23 @@ local function parse_url(url, o)
   return parsed
 end
 
-local PREVIEW_STATUS = { tool_missing = 503, timeout = 504, usage = 503 }
+local PREVIEW_STATUS = { tool_missing = 503, timeout = 504, usage = 503, busy = 503 }
+
+local previewing = 0            -- yt-dlp previews running now (this generation)
 
 -- The preview of a URL (cached for preview_ttl): raises the HTTP error.
+-- At most `previews` yt-dlp processes at once: each is a child process a
+-- client could otherwise multiply with distinct URLs.
 local function preview(url, o, s)
   local key = "youtube:preview:" .. crypto.hex(crypto.sha256(url))
   local failure
   local v = cache.fetch(key, { ttl = s.preview_ttl }, function()
+    if previewing >= (s.previews or 4) then
+      failure = { code = "busy", words = "Too many previews at once; try again in a moment" }
+      return nil, failure.words
+    end
+    previewing = previewing + 1
+    local _ <close> = setmetatable({}, { __close = function() previewing = previewing - 1 end })
     local p, code, words = ytdlp.preview(o.ytdlp, url, { timeout = s.preview_timeout, max_entries = s.max_items })
     if not p then failure = { code = code, words = words } return nil, words end
     return p
@@ -104,6 +115,9 @@ local function preview(url, o, s)
   if v then return v end
   failure = failure or { code = "error", words = "the preview failed" }
   local status = PREVIEW_STATUS[failure.code] or 422
+  if failure.code == "busy" then
+    errors.raise(503, "PREVIEW_BUSY", failure.words, { reason = "busy" }, { ["Retry-After"] = "2" })
+  end
   local code = status == 503 and "YTDLP_UNAVAILABLE" or status == 504 and "PREVIEW_TIMEOUT" or "VIDEO_UNAVAILABLE"
   errors.raise(status, code, failure.words, { reason = failure.code })
 end
@@ -173,7 +187,7 @@ local CREATE = { type = "table", fields = {
 
 function plugin.routes(r, s)
   s = s or {}
-  r:get("/youtube/preview", { auth = "user" }, function(req, res)
+  r:get("/youtube/preview", { auth = "user", rate = "search" }, function(req, res)
     local o = options()
     local parsed = parse_url(req:query_string("url", { required = true, max = 2048 }), o)
     local p = preview(parsed.url, o, s)

@@ -417,11 +417,11 @@ function M.execute(ctx, job)
     if ev then job:on_event(ev) end
   end
   local code, sig = p:wait()
-  ticker:cancel()
   job.p = nil
   if parser.bad > 0 then ctx.bad_lines:inc(parser.bad) end
 
   if ctx.stopping and not job.stopped then
+    ticker:cancel()
     -- a reload: back to the queue, not failed
     job:persist_items()
     durable(30, store.release, row.id, job.worker_id)
@@ -429,6 +429,7 @@ function M.execute(ctx, job)
     return
   end
   if job.stopped and job.stopped.code == "cancelled" then
+    ticker:cancel()
     files.remove_tree(ctx.root, job.staging)
     job:persist_items()
     return   -- the route that cancelled it reported it
@@ -474,6 +475,8 @@ function M.execute(ctx, job)
       end
     end
   end
+  -- the ticker ran on through the Plex step: its heartbeats keep the lease
+  ticker:cancel()
   return finish(ctx, job, status, words, ecode, plexinfo)
 end
 

@@ -84,4 +84,42 @@ describe("youtube queue", function()
     for _ in archive:gmatch("[^\n]+") do lines = lines + 1 end
     assert.equal(4, lines)
   end)
+
+  describe("an instance that only serves the API (workers = false)", function()
+    local c_app
+
+    setup(function()
+      bench:stop_apps()
+      a = bench:start_app()                       -- the one that downloads
+      c_app = bench:start_app({ workers = false })
+    end)
+
+    it("shows progress from the other instance live, and cancels a download running there", function()
+      local hw = require "spec.helpers_ws"
+      local dave = bench:user("dave", "user", c_app)
+      bench:fake({ FAKE_YTDLP_RATE = 131072, FAKE_YTDLP_BYTES = 1048576 })
+      local ws = assert(hw.connect(c_app, "/ws", { headers = { Authorization = dave.headers.Authorization } }))
+      local d = bench:download(dave, "https://www.youtube.com/playlist?list=PLdemo3")
+      local got
+      h.wait_until(function()
+        local ev = ws:recv_event(1)
+        if ev and ev.event == "download:progress" and ev.data.id == d.id then got = ev.data end
+        return got
+      end, 20, 0, "progress relayed from the working instance")
+      local row = assert(db.query("SELECT worker_id FROM youtube_downloads WHERE id = $1", d.id))[1]
+      assert.truthy(row.worker_id ~= db.null, "claimed")
+      local r = dave:delete("/api/v1/youtube/downloads/" .. ("%d"):format(d.id))
+      assert.equal(200, r.status, r.body)
+      assert.equal("cancelled", r.json.action)
+      -- the working instance notices at its next heartbeat and kills yt-dlp
+      h.wait_until(function()
+        local p = io.popen("pgrep -f -- '[.]incoming/" .. ("%d"):format(d.id) .. " '")
+        local out = p:read("a") p:close()
+        return out == ""
+      end, 10, 0.05, "yt-dlp to be killed")
+      local staging = ("%s/%s-dave-%d/.incoming/%d"):format(bench.root, bench.tag, dave.id, d.id)
+      h.wait_until(function() return #hy.tree(staging) == 0 end, 10, 0.05, "the partial files to go")
+      ws:close()
+    end)
+  end)
 end)
