@@ -353,7 +353,7 @@ function plugin.init(_, s)
   local o = options()
   ctx = worker.start({ root = o.root, ytdlp = o.ytdlp, concurrency = o.concurrency, quota_bytes = o.quota_bytes,
     lease = s.lease, heartbeat = s.heartbeat, poll = s.poll, min_free_bytes = s.min_free_bytes,
-    scan_timeout = s.scan_timeout }, M_)
+    scan_timeout = s.scan_timeout, max_items = s.max_items }, M_)
 end
 
 function plugin.destroy()

@@ -82,7 +82,9 @@ function Job:item_for(id)
     return list[1]
   end
   -- a video the playlist gained since the preview: a new item at its end
+  -- (as many as a playlist may have; yt-dlp's word is not taken beyond)
   local pos = #self.items
+  if pos >= self.ctx.max_items then return nil end
   durable(10, store.add_item, self.row.id, pos, id)
   local rows = store.items(self.row.id)
   for _, r in ipairs(rows or {}) do
@@ -102,6 +104,10 @@ end
 -- Move a finished video (and its thumbnail) from staging into the playlist
 -- folder under our own name, and write its .nfo beside it.
 function Job:place(it, src)
+  -- only what yt-dlp wrote in our staging folder is ever moved
+  if src:sub(1, #self.staging + 1) ~= self.staging .. "/" or src:find("/%.%.", #self.staging) then
+    return nil, "yt-dlp named a file outside its folder: " .. src
+  end
   local ext = src:match("%.([%w]+)$") or "mkv"
   local stem = self.out_dir .. "/" .. files.stem(it.position, it.title ~= db.null and it.title or nil, it.video_id)
   local dst = stem .. "." .. ext
@@ -134,7 +140,6 @@ function Job:on_event(ev)
     else
       it.status, it.progress, it.file_path, it.size_bytes = "completed", 100, dst, files.size(dst) or 0
       self.ctx.bytes:inc(it.size_bytes)
-      self.new_files[#self.new_files + 1] = it
     end
     it.live_bytes = nil
     self:changed(it)
@@ -146,11 +151,12 @@ end
 
 -- The WebSocket message: at most one per second (the ticker calls it).
 function Job:send_progress(final)
-  if not self.pending then return end
-  local since = napp.hrtime() - (self.sent_at or 0)
-  if since < 1 then
+  while true do
+    if not self.pending then return end
+    local since = napp.hrtime() - (self.sent_at or 0)
+    if since >= 1 then break end
     if not final then return end
-    timer.sleep(1 - since)      -- the last one too keeps the pace
+    timer.sleep(1 - since)      -- the last one too keeps the pace (the ticker may send it meanwhile)
   end
   self.pending = false
   self.sent_at = napp.hrtime()
@@ -206,8 +212,15 @@ local function fail_reason(code)
             crashed = "yt-dlp crashed" })[code]
 end
 
--- What each unfinished item became, from the archive and stderr.
+-- What each unfinished item became, from the archive and stderr. A video
+-- the archive skipped has its file from an earlier download, or from this
+-- one when the playlist lists it twice.
 function Job:settle(errs, earlier)
+  for _, it in ipairs(self.items) do
+    if it.status == "completed" and not earlier[it.video_id] then
+      earlier[it.video_id] = { file_path = it.file_path, rating_key = db.null }
+    end
+  end
   local by_id, generic = {}, nil
   for _, e in ipairs(errs) do
     if e.id then by_id[e.id] = e else generic = e end
@@ -331,7 +344,7 @@ local function run(ctx, row, worker_id)
   local hold <close> = reload.hold()
   local user_dir = files.user_dir(ctx.root, { id = row.user_id, username = row.username or "user" })
   local job = setmetatable({ ctx = ctx, row = row, worker_id = worker_id, items = {}, by_video = {}, dirty = {},
-    new_files = {}, sent = 0, ticks = 0, out_dir = row.output_dir, staging = files.staging(user_dir, row.id),
+    sent = 0, ticks = 0, out_dir = row.output_dir, staging = files.staging(user_dir, row.id),
     archive_path = files.archive(user_dir) }, Job)
   local rows = durable(30, store.items, row.id) or {}
   for _, r in ipairs(rows) do
@@ -526,7 +539,7 @@ function M.start(s, metrics_)
   local ctx = {
     root = s.root, ytdlp = s.ytdlp, concurrency = s.concurrency, quota = s.quota_bytes, lease = s.lease,
     heartbeat_ticks = math.max(1, math.floor(s.heartbeat)), poll = s.poll, min_free = s.min_free_bytes,
-    scan_timeout = s.scan_timeout, host = hostname(), instance = invalidate.instance_id(),
+    scan_timeout = s.scan_timeout, max_items = s.max_items or 2000, host = hostname(), instance = invalidate.instance_id(),
     running = {}, wake = event.new(), stopping = false,
   }
   for k, v in pairs(metrics_) do ctx[k] = v end

@@ -340,6 +340,15 @@ describe("youtube plugin", function()
       assert.truthy(d.error:find("SIGSEGV", 1, true), d.error)
     end)
 
+    it("a yt-dlp that lies about a file outside its folder: nothing is moved, the video fails", function()
+      local victim = bench.dir .. "/victim.txt"
+      local f = assert(io.open(victim, "w")) f:write("keep me") f:close()
+      local d = ends_with(("printf '%%s\\n' '{\"moved\":\"dQw4w9WgXcQ\",\"path\":\"%s\"}' 'junk {' '{\"id\":1}'\nexit 0\n")
+        :format(victim), hy.VIDEO .. "&lie=1")
+      assert.equal("failed", d.items[1].status)
+      assert.equal("keep me", h.read_file(victim))
+    end)
+
     it("a missing yt-dlp: failed, saying it cannot be run", function()
       os.remove(bench.ytdlp)
       local r = alice:get("/api/v1/youtube/preview?url=https%3A%2F%2Fyoutu.be%2FBBBBBBBBBBB")
