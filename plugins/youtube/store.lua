@@ -160,10 +160,12 @@ function M.folder_taken(user_id, youtube_id, dir)
   return rows[1] ~= nil
 end
 
--- The folder and collection of the user's last download of this playlist.
-function M.previous(user_id, youtube_id)
+-- The folder and collection of the user's last other download of this
+-- playlist (one that made a collection first).
+function M.previous(user_id, youtube_id, except_id)
   local rows, err = db.query([[SELECT output_dir, plex_collection, collection_title FROM youtube_downloads
-    WHERE user_id = $1 AND youtube_id = $2 AND output_dir IS NOT NULL ORDER BY id DESC LIMIT 1]], user_id, youtube_id)
+    WHERE user_id = $1 AND youtube_id = $2 AND output_dir IS NOT NULL AND id <> $3
+    ORDER BY (plex_collection IS NOT NULL) DESC, id DESC LIMIT 1]], user_id, youtube_id, except_id or 0)
   if not rows then return nil, err end
   return rows[1] or false
 end

@@ -173,7 +173,6 @@ function Job:send_progress(final)
   for k, v in pairs(self.live or {}) do msg[k] = msg[k] or v end
   msg.progress = t.progress
   events.send(self.row.user_id, "download:progress", msg)
-  self.sent = self.sent + 1
 end
 
 function Job:stop(code, words)
@@ -344,7 +343,7 @@ local function run(ctx, row, worker_id)
   local hold <close> = reload.hold()
   local user_dir = files.user_dir(ctx.root, { id = row.user_id, username = row.username or "user" })
   local job = setmetatable({ ctx = ctx, row = row, worker_id = worker_id, items = {}, by_video = {}, dirty = {},
-    sent = 0, ticks = 0, out_dir = row.output_dir, staging = files.staging(user_dir, row.id),
+    ticks = 0, out_dir = row.output_dir, staging = files.staging(user_dir, row.id),
     archive_path = files.archive(user_dir) }, Job)
   local rows = durable(30, store.items, row.id) or {}
   for _, r in ipairs(rows) do
@@ -397,7 +396,7 @@ function M.execute(ctx, job)
     job.quota = usage.own_quota or ctx.quota
     job.used_before = usage.used - row.bytes_total
   end
-  local prev = store.previous(row.user_id, row.youtube_id)
+  local prev = store.previous(row.user_id, row.youtube_id, row.id)
   job.known_collection = prev and prev.plex_collection ~= db.null and prev.plex_collection or nil
   job.collection_title = prev and prev.collection_title ~= db.null and prev.collection_title or nil
   if not job.collection_title then

@@ -430,6 +430,11 @@ describe("youtube plugin", function()
       local mc = assert(bench:plex("GET", "/library/collections/" .. first.collection.ratingKey .. "/children"))
       assert.equal(6, #mc.Metadata)
       for i, m in ipairs(mc.Metadata) do assert.equal(second.items[i].ratingKey, m.ratingKey) end
+      -- a third, under another title of the user's choosing: still that collection
+      bench:fake({ FAKE_YTDLP_LIMIT = 6 })
+      local third = bench:wait_status(erin, bench:download(erin, url .. "&feature=x", "best",
+        { title = "My own name" }).id, "completed")
+      assert.equal(first.collection.ratingKey, third.collection.ratingKey)
       local cols = assert(bench:plex("GET", "/library/sections/3/collections"))
       local same = 0
       for _, c in ipairs(cols.Metadata) do if c.title == first.title then same = same + 1 end end
