@@ -508,7 +508,7 @@ function M:collection_meta(crk)
            librarySectionKey = "/library/sections/" .. col.section, librarySectionTitle = sec.title,
            childCount = tostring(#col.items), minYear = col.min_year, maxYear = col.max_year,
            summary = "", contentRating = "", addedAt = col.addedAt, updatedAt = col.updatedAt,
-           thumb = "/library/metadata/" .. crk .. "/thumb/" .. col.updatedAt,
+           thumb = "/library/metadata/" .. crk .. "/thumb/" .. col.updatedAt, posterUrl = col.poster_url,
            art = "/library/metadata/" .. crk .. "/art/" .. col.updatedAt }
 end
 

@@ -357,6 +357,18 @@ function M.routes(r, conf, ctl)
       title1 = L.collections[crk].title, Metadata = json.array(page) })
   end)
 
+  -- as Plex: POST /library/metadata/{rk}/posters?url= sets an item's or a
+  -- collection's poster from a URL (Plex fetches it; the fake only records it)
+  route("post", "/library/metadata/{rk}/posters", WRITE, function(req, res)
+    local L = get_lib()
+    local crk = math.tointeger(tonumber(req.params.rk))
+    local url = req:query_params().url
+    if not (crk and L.collections[crk]) then return html_error(res, 404, "Not Found") end
+    if not url or not url:match("^https?://") then return html_error(res, 400, "Bad Request") end
+    L.collections[crk].poster_url = url
+    return res:send("", 200, "text/plain")
+  end)
+
   -- as Plex: DELETE /library/collections/{id}/items/{ratingKey} takes one item out
   route("delete", "/library/collections/{id}/items/{rk}", WRITE, function(req, res)
     local L = get_lib()

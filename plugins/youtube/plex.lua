@@ -151,10 +151,12 @@ local function by_title(key, title)
   return false
 end
 
--- collect(section_key, title, rks (playlist order), known_key, item_type)
--- -> collection ratingKey | nil, err. Extends the collection when it exists
--- (by its key, else by title); Plex ignores items already in it.
-function M.collect(key, title, rks, known, item_type)
+-- collect(section_key, title, rks (playlist order), known_key, item_type,
+-- poster_url) -> collection ratingKey | nil, err. Extends the collection when
+-- it exists (by its key, else by title); Plex ignores items already in it.
+-- A new collection gets the playlist's thumbnail as its poster when Plex
+-- takes it (it fetches the URL itself; a refusal is not an error).
+function M.collect(key, title, rks, known, item_type, poster)
   if #rks == 0 then return nil, "no item to collect" end
   local machine, err = machine_id()
   if not machine then return nil, err end
@@ -178,6 +180,7 @@ function M.collect(key, title, rks, known, item_type)
   crk = tostring(c.ratingKey)
   -- keep the playlist's order rather than Plex's default (release date)
   call("PUT", "/library/metadata/" .. enc(crk) .. "/prefs", "collectionSort=2")
+  if poster then call("POST", "/library/metadata/" .. enc(crk) .. "/posters", "url=" .. enc(poster)) end
   return crk
 end
 

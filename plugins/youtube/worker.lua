@@ -324,7 +324,8 @@ function Job:to_plex(ctx)
   if self.row.kind ~= "playlist" or #ordered == 0 then return out end
   local title = self.collection_title
   local crk
-  crk, err = plex.collect(section.key, title, ordered, self.known_collection, item_type)
+  local poster = self.row.thumbnail ~= db.null and self.row.thumbnail or nil
+  crk, err = plex.collect(section.key, title, ordered, self.known_collection, item_type, poster)
   if not crk then return nil, err end
   out.collection, out.title = crk, title
   return out

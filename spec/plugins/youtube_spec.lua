@@ -156,6 +156,15 @@ describe("youtube plugin", function()
       assert.truthy(h.read_file(file))
     end)
 
+    it("gives the collection the playlist's thumbnail as its poster", function()
+      local cols = assert(bench:plex("GET", "/library/sections/3/collections"))
+      local poster
+      for _, c in ipairs(cols.Metadata) do
+        if c.ratingKey == done.collection.ratingKey then poster = c.posterUrl end
+      end
+      assert.equal(done.thumbnail, poster)
+    end)
+
     it("answers 409 with the existing id to the same URL while it is active", function()
       bench:fake({ FAKE_YTDLP_RATE = 262144 })
       local again = bench:download(bob, hy.PLAYLIST)
