@@ -179,6 +179,17 @@ local function health(o, s)
   end)
 end
 
+local STATUSES = { queued = true, downloading = true, completed = true, failed = true, cancelled = true }
+
+local function status_param(req)
+  local st = req:query_string("status", { max = 20 })
+  if st and not STATUSES[st] then
+    errors.raise(400, "VALIDATION_ERROR", "status must be queued, downloading, completed, failed or cancelled",
+      { field = "status" })
+  end
+  return st
+end
+
 local CREATE = { type = "table", fields = {
   url = { type = "string", required = true, max = 2048 },
   quality = { type = "string", default = "best", one_of = ytdlp.QUALITIES },
@@ -254,7 +265,7 @@ function plugin.routes(r, s)
 
   r:get("/youtube/downloads", { auth = "user" }, function(req, res)
     local limit = req:query_int("limit", { default = 50, min = 1, max = s.list_limit or 200 })
-    local status = req:query_string("status", { max = 20 })
+    local status = status_param(req)
     return res:json({ downloads = with_links(check(store.list(req.user.id, limit, status))) })
   end)
 
@@ -320,7 +331,7 @@ function plugin.routes(r, s)
   -- Admins: everyone's downloads, and cancel any.
   r:get("/admin/downloads", { auth = "admin" }, function(req, res)
     local limit = req:query_int("limit", { default = 100, min = 1, max = s.list_limit or 200 })
-    local status = req:query_string("status", { max = 20 })
+    local status = status_param(req)
     return res:json({ downloads = check(store.list(nil, limit, status)) })
   end)
 

@@ -227,8 +227,11 @@ local CLAIM = [[
   UPDATE youtube_downloads d SET status = 'downloading', worker_id = $1,
     lease_until = now() + make_interval(secs => $2), heartbeat_at = now(),
     started_at = coalesce(d.started_at, now()), attempts = d.attempts + 1, error = NULL, error_code = NULL
-  WHERE d.id = (SELECT id FROM youtube_downloads WHERE status = 'queued'
-                ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT 1)
+  WHERE d.id = (SELECT q.id FROM youtube_downloads q WHERE q.status = 'queued'
+                -- fair between users: whoever has the fewest running goes first
+                ORDER BY (SELECT count(*) FROM youtube_downloads r
+                          WHERE r.user_id = q.user_id AND r.status = 'downloading'), q.created_at, q.id
+                FOR UPDATE SKIP LOCKED LIMIT 1)
   RETURNING d.*, (SELECT username FROM users u WHERE u.id = d.user_id) AS username]]
 
 -- claim(worker_id, lease_seconds) -> row | false (queue empty) | nil, err

@@ -26,6 +26,38 @@ describe("youtube plugin", function()
 
   before_each(function() bench:fake({}) end)
 
+  it("answers 401 to anonymous requests on every route", function()
+    for _, r in ipairs({ { "GET", "/youtube/preview?url=x" }, { "POST", "/youtube/downloads", {} },
+        { "GET", "/youtube/downloads" }, { "GET", "/youtube/downloads/1" }, { "DELETE", "/youtube/downloads/1" },
+        { "POST", "/youtube/downloads/1/retry", {} }, { "GET", "/youtube/quota" }, { "GET", "/youtube/status" },
+        { "GET", "/youtube/thumbnails/dQw4w9WgXcQ" }, { "GET", "/admin/downloads" },
+        { "POST", "/admin/downloads/1/cancel", {} } }) do
+      local res = anon:request(r[1], "/api/v1" .. r[2], { json = r[3] })
+      assert.equal(401, res.status, r[1] .. " " .. r[2])
+    end
+  end)
+
+  it("lists only the caller's downloads, filtered by a known status", function()
+    assert.equal(400, alice:get("/api/v1/youtube/downloads?status=bogus").status)
+    assert.equal(200, alice:get("/api/v1/youtube/downloads?status=failed").status)
+  end)
+
+  it("says whether yt-dlp, the disk and Plex are fine", function()
+    local r = alice:get("/api/v1/youtube/status")
+    assert.equal(200, r.status)
+    assert.is_true(r.json.available)
+    local names = {}
+    for _, c in ipairs(r.json.checks) do names[c.name] = c.ok end
+    assert.same({ ytdlp = true, disk = true, plex = true }, names)
+  end)
+
+  it("serves thumbnails from its own origin, a placeholder when YouTube is out of reach", function()
+    local r = alice:get("/api/v1/youtube/thumbnails/dQw4w9WgXcQ")
+    assert.equal(200, r.status)
+    assert.truthy(r.headers["content-type"]:find("^image/"))
+    assert.equal(404, alice:get("/api/v1/youtube/thumbnails/..%2F..%2Fetc").status)
+  end)
+
   describe("preview", function()
     it("describes a playlist with its first entries", function()
       local r = alice:get("/api/v1/youtube/preview?url=" .. hy.PLAYLIST:gsub("[?=&:/]", function(c)
@@ -277,14 +309,12 @@ describe("youtube plugin", function()
       assert(db.query("UPDATE users SET youtube_quota_bytes = NULL WHERE id = $1", dave.id))
       -- the limit comes from rate_limits.youtube: this bench raised it, so count against 1000;
       -- insert rows as if made earlier this hour
-      for i = 1, 1000 - limit do
-        if i % 200 == 0 then h.wait_until(function() return true end) end
-      end
       assert(db.query([[INSERT INTO youtube_downloads (user_id, url, kind, youtube_id, status)
         SELECT $1, 'https://youtu.be/x', 'video', 'old' || g, 'completed' FROM generate_series(1, $2) g]],
         dave.id, 1000 - limit))
+      local mine = {}
       for i = 1, limit do
-        bench:download(dave, ("https://www.youtube.com/playlist?list=PLhour%04d"):format(i))
+        mine[i] = bench:download(dave, ("https://www.youtube.com/playlist?list=PLhour%04d"):format(i)).id
       end
       local r = dave:post("/api/v1/youtube/downloads", { url = "https://www.youtube.com/playlist?list=PLhour9999" })
       assert.equal(429, r.status, r.body)
@@ -294,6 +324,7 @@ describe("youtube plugin", function()
       assert.equal(1000, q.downloadsThisHour)
       assert.equal(1000, q.hourlyLimit)
       assert.truthy(q.resetsAt:match("^%d+%-%d+%-%d+T"))
+      for _, id in ipairs(mine) do bench:wait_status(dave, id, "completed", 30) end
     end)
 
     it("validates the body: quality, url", function()
@@ -325,7 +356,7 @@ describe("youtube plugin", function()
       local d = ends_with({ FAKE_YTDLP_FAIL = "all", FAKE_YTDLP_FAIL_AFTER = 1000 }, "https://www.youtube.com/playlist?list=PLexit1")
       assert.equal("network", d.errorCode)
       assert.truthy(d.error:find("network", 1, true), d.error)
-      assert.equal(0, hy.count(hy.tree(bench.root), "%.part$"))
+      assert.equal(0, hy.count(hy.tree(("%s/%s-alice-%s"):format(bench.root, bench.tag, id(alice.id))), "%.part$"))
     end)
 
     it("exit 2 (bad usage): failed, saying yt-dlp refused its arguments", function()
