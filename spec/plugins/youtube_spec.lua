@@ -528,6 +528,24 @@ describe("youtube plugin", function()
     end)
   end)
 
+  it("drops the cached collections and the user's downloads once a download is in Plex", function()
+    local redis = require "nest.redis"
+    local url = os.getenv("REDIS_URL")
+    if not url or url == "" then return pending("needs REDIS_URL") end
+    if not redis.available() then
+      redis.configure({ url = url, reconnect_max = 0.2 })
+      h.wait_until(redis.available, 5, 0.01, "redis")
+    end
+    local prefix = require("nest.cache").PREFIX
+    local keys = { prefix .. "plex:collections:" .. bench.tag, prefix .. ("user:%s:downloads"):format(id(bob.id)) }
+    for _, k in ipairs(keys) do assert(redis.call("SET", k, "stale")) end
+    bench:wait_status(bob, bench:download(bob, "https://www.youtube.com/watch?v=DDDDDDDDDDD").id, "completed")
+    h.wait_until(function()
+      for _, k in ipairs(keys) do if redis.call("EXISTS", k) ~= 0 then return false end end
+      return true
+    end, 5, 0.05, "the keys to be invalidated")
+  end)
+
   it("counts jobs, queue depth, running downloads and bytes on /metrics", function()
     local r = bench.app:client():get("/metrics")
     assert.equal(200, r.status)

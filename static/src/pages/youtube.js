@@ -8,7 +8,7 @@
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, describe } from '../lib/api.js';
-import { on } from '../lib/ws.js';
+import { on, state as wsState } from '../lib/ws.js';
 import { PreviewForm } from './youtube/preview.js';
 import { Queue } from './youtube/queue.js';
 import { Quota } from './youtube/quota.js';
@@ -54,8 +54,14 @@ export function Page() {
 
   useEffect(() => {
     document.title = 'YouTube · MediaNest';
-    api.get('/youtube/downloads').then((r) => setDownloads(r.downloads), (e) => { setError(e); setDownloads([]); });
-    refreshQuota();
+    const loadAll = () => {
+      api.get('/youtube/downloads').then((r) => setDownloads(r.downloads), (e) => { setError(e); setDownloads((l) => l || []); });
+      refreshQuota();
+    };
+    loadAll();
+    // events sent while the socket was down are not replayed: read again on reconnect
+    let was = wsState.get();
+    const offState = wsState.subscribe((now) => { if (now === 'online' && was !== 'online') loadAll(); was = now; });
     api.get('/youtube/status').then((st) => {
       setWhy(unavailable(st));
       const plex = (st.checks || []).find((c) => c.name === 'plex');
@@ -73,7 +79,7 @@ export function Page() {
         setSaid(`${d.title || 'Download'} ${FINAL[ev]}${d.error && ev !== 'cancelled' ? ': ' + d.error : ''}.`);
       })),
     ];
-    return () => offs.forEach((off) => off());
+    return () => { offState(); offs.forEach((off) => off()); };
   }, []);
 
   const cancel = async (d) => {
