@@ -48,6 +48,17 @@ function M.user_dir(root, user)
   return root .. "/" .. M.sanitise(user.username):lower() .. "-" .. math.tointeger(user.id)
 end
 
+-- output_dir(user_dir, kind, title, playlist_id, taken) -> the folder of a
+-- new download: single videos share "Videos"; a playlist gets its title,
+-- plus its id when taken(dir) says another playlist of the user has a
+-- folder of that name in another case.
+function M.output_dir(user_dir, kind, title, playlist_id, taken)
+  if kind ~= "playlist" then return user_dir .. "/Videos" end
+  local dir = user_dir .. "/" .. M.sanitise(title)
+  if taken(dir) then dir = dir .. " [" .. playlist_id .. "]" end
+  return dir
+end
+
 function M.archive(user_dir) return user_dir .. "/.archive.txt" end
 function M.staging(user_dir, download_id) return user_dir .. "/.incoming/" .. math.tointeger(download_id) end
 

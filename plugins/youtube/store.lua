@@ -101,6 +101,19 @@ function M.items(download_id)
   return db.query("SELECT * FROM youtube_items WHERE download_id = $1 ORDER BY position", download_id)
 end
 
+-- downloaded(user_id, video_ids) -> set of those the user has | nil, err
+function M.downloaded(user_id, ids)
+  if #ids == 0 then return {} end
+  local rows, err = db.query([[SELECT DISTINCT i.video_id FROM youtube_items i
+    JOIN youtube_downloads d ON d.id = i.download_id
+    WHERE d.user_id = $1 AND i.status IN ('completed', 'skipped')
+      AND i.video_id IN (SELECT jsonb_array_elements_text($2::jsonb))]], user_id, ids)
+  if not rows then return nil, err end
+  local set = {}
+  for _, r in ipairs(rows) do set[r.video_id] = true end
+  return set
+end
+
 -- usage(user_id, window) -> {used, hour_count, oldest_in_window (epoch)} | nil, err
 function M.usage(user_id, window)
   local rows, err = db.query([[SELECT
