@@ -264,17 +264,28 @@ function M.heartbeat(id, worker_id, lease, p)
   return rows[1] ~= nil
 end
 
--- requeue_lapsed() -> ids put back in the queue | nil, err
-function M.requeue_lapsed()
+-- requeue_lapsed(except) -> ids put back in the queue | nil, err: running
+-- rows whose lease lapsed, but those of the worker ids in `except` (this
+-- instance's running jobs: a lease that lapsed while the database was away
+-- is still theirs).
+function M.requeue_lapsed(except)
   local rows, err = db.query({ [[UPDATE youtube_downloads SET status = 'queued', worker_id = NULL, lease_until = NULL
-    WHERE status = 'downloading' AND lease_until < now() RETURNING id]], prepare = "youtube_requeue" })
+    WHERE status = 'downloading' AND lease_until < now()
+      AND worker_id NOT IN (SELECT jsonb_array_elements_text($1::jsonb)) RETURNING id]], prepare = "youtube_requeue" },
+    json.array(except))
   if not rows then return nil, err end
   local ids = {}
   for i, r in ipairs(rows) do ids[i] = r.id end
   return ids
 end
 
--- release(id, worker_id): back to the queue (shutdown, reload), not failed.
+-- running_on(host) -> {{id, worker_id}} of the rows running on this host's workers
+function M.running_on(host)
+  return db.query([[SELECT id, worker_id FROM youtube_downloads WHERE status = 'downloading'
+                    AND worker_id LIKE $1]], host:gsub("[%%_\\]", "\\%0") .. ":%")
+end
+
+-- release(id, worker_id): back to the queue (a reload, a dead worker), not failed.
 function M.release(id, worker_id)
   return db.query([[UPDATE youtube_downloads SET status = 'queued', worker_id = NULL, lease_until = NULL
                     WHERE id = $1 AND worker_id = $2 AND status = 'downloading']], id, worker_id)
