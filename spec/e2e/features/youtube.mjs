@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { navLink, pageHeading } from '../lib/ui.mjs';
 import { signedIn, noHorizontalScroll } from '../lib/flows.mjs';
 
-// 60 videos: long enough (a few seconds) to see it running, on the fake's default speed
-const PLAYLIST = 'https://www.youtube.com/playlist?list=PLdemo60';
+// 120 videos: long enough (a few seconds) to see it running, on the fake's default speed
+const PLAYLIST = 'https://www.youtube.com/playlist?list=PLdemo120';
+const COUNT = 120;
 
 export const scenarios = [
   {
@@ -23,7 +24,7 @@ export const scenarios = [
       await page.getByTestId('yt-preview').click();
       const card = page.getByTestId('yt-preview-card');
       await card.waitFor({ state: 'visible' });
-      assert.match(await card.innerText(), /60 videos/);
+      assert.match(await card.innerText(), new RegExp(`${COUNT} videos`));
       assert.ok(await card.locator('.yt-entries li img').count() >= 10, 'the preview shows the first videos with thumbnails');
       await page.getByTestId('yt-quality').selectOption('720');
       await page.getByTestId('yt-download').click();
@@ -38,11 +39,17 @@ export const scenarios = [
         status = await row.getAttribute('data-status');
         if (status === 'completed' || status === 'failed') break;
         const bar = row.getByTestId('yt-progress');
-        if (await bar.count()) seen.add(await bar.getAttribute('value'));
+        if (await bar.count()) {
+          const v = await bar.getAttribute('value');
+          if (!seen.has(v) && Number(v) > 0 && Number(v) < 100 && ![...seen].some((x) => Number(x) > 0 && Number(x) < 100)) {
+            await t.screenshot(page, 'youtube-progress');
+          }
+          seen.add(v);
+        }
         await page.waitForTimeout(100);
       }
       assert.equal(status, 'completed', `the download ended as ${status}: ${await row.innerText()}`);
-      assert.ok(seen.size >= 2, `the progress bar did not move while downloading (values seen: ${[...seen].join(', ')})`);
+      assert.ok(seen.size >= 3, `the progress bar did not move while downloading (values seen: ${[...seen].join(', ')})`);
       assert.match(await row.getByTestId('yt-status').innerText(), /done/i);
       const collection = row.getByTestId('yt-collection');
       await collection.waitFor({ state: 'visible' });
@@ -51,7 +58,7 @@ export const scenarios = [
       // the live region said so
       await page.getByTestId('yt-announce').filter({ hasText: /downloaded/ }).waitFor({ state: 'attached' });
 
-      // the collection is in the demo Plex's library, with the 60 videos
+      // the collection is in the demo Plex's library, with every video
       const cols = await page.evaluate(async () => {
         const r = await fetch('/demo/plex/library/sections/3/collections?X-Plex-Token=demo-token-owner',
           { headers: { Accept: 'application/json' } });
@@ -59,7 +66,7 @@ export const scenarios = [
       });
       const mine = cols.find((c) => c.title === title);
       assert.ok(mine, `no collection "${title}" in the demo Plex (it has ${cols.map((c) => c.title).join(', ')})`);
-      assert.equal(mine.count, 60);
+      assert.equal(mine.count, COUNT);
 
       // the quota counts it
       assert.doesNotMatch(await page.getByTestId('yt-used').innerText(), /^0 B$/);

@@ -24,13 +24,15 @@ function Row({ d, onCancel, onRetry, onDelete }) {
   const live = d.live || {};
   const act = (fn) => async () => { setBusy(true); try { await fn(d); } finally { setBusy(false); } };
   const itemsId = `yt-items-${d.id}`;
+  // every video is there: the server is scanning Plex and making the collection
+  const toPlex = d.status === 'downloading' && d.itemsTotal > 0 && d.itemsDone >= d.itemsTotal;
   const cover = d.kind === 'video' ? d.youtubeId : d.items && d.items[0] && d.items[0].videoId;
   return html`<li class="yt-item" data-status=${d.status} data-testid="yt-download" data-id=${d.id}>
     <div class="yt-item-head">
       ${cover && html`<img class="yt-thumb" src=${thumb(cover)} alt="" loading="lazy" width="120" height="68" />`}
       <div class="yt-item-main">
         <h3>${d.title || d.url}</h3>
-        <p class="yt-status"><span class="yt-badge" data-testid="yt-status">${STATUS[d.status] || d.status}</span>
+        <p class="yt-status"><span class="yt-badge" data-testid="yt-status">${toPlex ? 'Adding to Plex' : STATUS[d.status] || d.status}</span>
           <span>${d.itemsDone} of ${d.itemsTotal ?? '?'} videos · ${bytes(d.bytesTotal ?? d.bytes)}</span>
           ${d.status === 'downloading' && live.speed ? html`<span>${speed(live.speed)}</span>` : ''}
           ${d.status === 'downloading' && live.eta != null ? html`<span>${eta(live.eta)}</span>` : ''}</p>
