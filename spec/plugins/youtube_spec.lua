@@ -101,6 +101,24 @@ describe("youtube plugin", function()
       assert.equal("VIDEO_UNAVAILABLE", r.json.error.code)
     end)
 
+    it("runs at most `previews` yt-dlp previews at once: the others get 503 PREVIEW_BUSY", function()
+      local app = bench:start_app({ previews = 1, workers = false })
+      local c = bench:user("busy", "user", app)
+      bench:fake_script(("#!/bin/sh\nsleep 1\nexec %s/bin/fake-yt-dlp \"$@\"\n"):format(h.root))
+      local timer = require "nest.timer"
+      local got = {}
+      for i = 1, 2 do
+        timer.at(0, function()
+          local cl = bench:as(c, app)
+          got[i] = cl:get(("/api/v1/youtube/preview?url=https%%3A%%2F%%2Fyoutu.be%%2FBusy%04d000"):format(i)).status
+          cl:close()
+        end)
+      end
+      h.wait_until(function() return got[1] and got[2] end, 10)
+      table.sort(got)
+      assert.same({ 200, 503 }, got)
+    end)
+
     it("is for signed-in users only", function()
       assert.equal(401, anon:get("/api/v1/youtube/preview?url=x").status)
     end)
