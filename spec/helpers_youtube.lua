@@ -52,7 +52,7 @@ end
 
 -- config(extra_settings) -> the config of a MediaNest app of this bench
 function Bench:config(settings)
-  local s = { lease = 3, heartbeat = 1, poll = 0.1, scan_timeout = 20, min_free_bytes = 0 }
+  local s = { lease = 3, heartbeat = 1, poll = 0.1, scan_timeout = 20, min_free_bytes = 0, plex_retry = 0.5 }
   for k, v in pairs(settings or {}) do s[k] = v end
   return {
     services = {
@@ -134,6 +134,12 @@ end
 function Bench:plex_state()
   local r = self.up:client():get("/demo/plex/_control")
   return r.json
+end
+
+-- Make the demo Plex fail (failure_rate, failure_status...) or reset it.
+function Bench:plex_control(body)
+  local r = self.up:client():post("/demo/plex/_control", body)
+  assert(r.status == 200, "demo Plex control: " .. tostring(r.status) .. " " .. tostring(r.body))
 end
 
 -- Files under dir (relative names, sorted), recursively; hidden ones too.

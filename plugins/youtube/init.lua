@@ -32,6 +32,7 @@ local plugin = {
     poll = { type = "number", default = 2, min = 0.05, max = 60 },          -- s between looks at an empty queue
     min_free_bytes = { type = "integer", default = 512 * 1024 * 1024, min = 0 },
     scan_timeout = { type = "number", default = 120, min = 1, max = 3600 },
+    plex_retry = { type = "number", default = 60, min = 0.2, max = 86400 },   -- s between retries of what Plex missed
     preview_timeout = { type = "number", default = 30, min = 1, max = 300 },
     preview_ttl = { type = "number", default = 600, min = 0, max = 86400 },
     previews = { type = "integer", default = 4, min = 1, max = 64 },        -- yt-dlp previews at once per instance
@@ -238,7 +239,7 @@ function plugin.init(_, s)
   local o = settings.options()
   ctx = worker.start({ root = o.root, ytdlp = o.ytdlp, concurrency = o.concurrency, quota_bytes = o.quota_bytes,
     lease = s.lease, heartbeat = s.heartbeat, poll = s.poll, min_free_bytes = s.min_free_bytes,
-    scan_timeout = s.scan_timeout, max_items = s.max_items }, M_)
+    scan_timeout = s.scan_timeout, plex_retry = s.plex_retry, max_items = s.max_items }, M_)
 end
 
 function plugin.destroy()

@@ -312,6 +312,13 @@ function Job:to_plex(ctx)
   return out
 end
 
+-- Back to the queue (a reload), not failed: the next worker resumes it.
+function Job:release()
+  self:persist_items()
+  durable(30, store.release, self.row.id, self.worker_id)
+  events.send(self.row.user_id, "download:queued", { id = self.row.id })
+end
+
 function Job:persist_items()
   for _, it in ipairs(self.items) do
     durable(60, store.update_item, it.id, { status = it.status, progress = tonumber(it.progress) or 0,
@@ -321,8 +328,8 @@ function Job:persist_items()
   end
 end
 
-function M.run(ctx, row, worker_id)
-  local hold <close> = reload.hold()
+-- A job for a claimed row, with its items loaded.
+local function new_job(ctx, row, worker_id)
   local user_dir = files.user_dir(ctx.root, { id = row.user_id, username = row.username or "user" })
   local job = setmetatable({ ctx = ctx, row = row, worker_id = worker_id, items = {}, by_video = {}, dirty = {},
     ticks = 0, out_dir = row.output_dir, staging = files.staging(user_dir, row.id),
@@ -338,6 +345,28 @@ function M.run(ctx, row, worker_id)
     l[#l + 1] = r
     job.by_video[r.video_id] = l
   end
+  return job
+end
+
+-- Which collection the playlist goes to: the one of the user's earlier
+-- download of it, else one named after it (with the username when another
+-- user already has a collection of that title).
+function Job:choose_collection()
+  local row = self.row
+  local prev = store.previous(row.user_id, row.youtube_id, row.id)
+  self.known_collection = prev and prev.plex_collection ~= db.null and prev.plex_collection or nil
+  self.collection_title = prev and prev.collection_title ~= db.null and prev.collection_title or nil
+  if not self.collection_title then
+    self.collection_title = row.title ~= db.null and row.title or row.youtube_id
+    if store.collection_title_taken(row.user_id, self.collection_title) then
+      self.collection_title = self.collection_title .. " (" .. (row.username or "user") .. ")"
+    end
+  end
+end
+
+function M.run(ctx, row, worker_id)
+  local hold <close> = reload.hold()
+  local job = new_job(ctx, row, worker_id)
   ctx.running[row.id] = job
   ctx.gauge_running:inc()
   local ok, err = pcall(execute, ctx, job)
@@ -378,15 +407,7 @@ function execute(ctx, job)
     job.quota = usage.own_quota or ctx.quota
     job.used_before = usage.used - row.bytes_total
   end
-  local prev = store.previous(row.user_id, row.youtube_id, row.id)
-  job.known_collection = prev and prev.plex_collection ~= db.null and prev.plex_collection or nil
-  job.collection_title = prev and prev.collection_title ~= db.null and prev.collection_title or nil
-  if not job.collection_title then
-    job.collection_title = row.title ~= db.null and row.title or row.youtube_id
-    if store.collection_title_taken(row.user_id, job.collection_title) then
-      job.collection_title = job.collection_title .. " (" .. (row.username or "user") .. ")"
-    end
-  end
+  job:choose_collection()
   events.send(row.user_id, "download:started", { id = row.id, attempts = row.attempts })
   job:recover_staged()
   local ids = {}
@@ -394,6 +415,7 @@ function execute(ctx, job)
   local earlier = store.earlier_files(row.user_id, row.id, ids) or {}
   job:prune_archive(earlier)
 
+  if ctx.stopping then return job:release() end     -- a reload began meanwhile
   local argv = ytdlp.download_argv(ctx.ytdlp, { url = row.url, kind = row.kind, quality = row.quality,
     archive = job.archive_path, staging = job.staging })
   local p, serr = proc.spawn(argv, { cwd = job.staging, max_line = progress.MAX_LINE })
@@ -406,6 +428,11 @@ function execute(ctx, job)
     if premature then return end
     job:tick(ctx)
   end)
+  if not ticker then                                 -- the generation is retiring: a reload
+    p:kill("TERM")
+    p:wait()
+    return job:release()
+  end
   for line in p:lines() do
     local ev = parser:feed(line)
     if ev then job:on_event(ev) end
@@ -416,11 +443,7 @@ function execute(ctx, job)
 
   if ctx.stopping and not job.stopped then
     ticker:cancel()
-    -- a reload: back to the queue, not failed
-    job:persist_items()
-    durable(30, store.release, row.id, job.worker_id)
-    events.send(row.user_id, "download:queued", { id = row.id })
-    return
+    return job:release()
   end
   if job.stopped and job.stopped.code == "cancelled" then
     ticker:cancel()
@@ -472,6 +495,19 @@ function execute(ctx, job)
   -- the ticker ran on through the Plex step: its heartbeats keep the lease
   ticker:cancel()
   return finish(ctx, job, status, words, ecode, plexinfo)
+end
+
+-- replex(ctx, row): a completed download that Plex missed (error_code
+-- "plex"): scan, find, collect again. -> plexinfo | nil, err
+function M.replex(ctx, row)
+  local job = new_job(ctx, row, nil)
+  job:choose_collection()
+  local info, err = job:to_plex(ctx)
+  if not info then return nil, err end
+  for _, it in ipairs(job.items) do
+    if it.rating_key then store.update_item(it.id, { rating_key = it.rating_key, error = it.error, error_code = it.error_code }) end
+  end
+  return info
 end
 
 return M

@@ -305,10 +305,21 @@ function M.finish(id, worker_id, status, p, error, code, plex)
   return rows[1] or false
 end
 
--- set_plex(id, plex): the collection found or made after the row finished.
-function M.set_plex(id, plex)
-  return db.query([[UPDATE youtube_downloads SET plex_section = $2, plex_collection = $3, collection_title = $4
-                    WHERE id = $1]], id, null(plex.section), null(plex.collection), null(plex.title))
+-- Completed downloads Plex missed (it was down when they ended), oldest first.
+function M.plex_pending(limit)
+  return db.query([[SELECT d.*, u.username FROM youtube_downloads d JOIN users u ON u.id = d.user_id
+    WHERE d.status = 'completed' AND d.error_code = 'plex' ORDER BY d.finished_at LIMIT $1]], limit)
+end
+
+-- plex_done(id, plex) -> row | false: the collection made after all; the
+-- Plex error is cleared.
+function M.plex_done(id, plex)
+  local rows, err = db.query([[UPDATE youtube_downloads SET plex_section = $2, plex_collection = coalesce($3, plex_collection),
+      collection_title = coalesce($4, collection_title), error = NULL, error_code = NULL
+    WHERE id = $1 AND status = 'completed' AND error_code = 'plex' RETURNING *]],
+    id, null(plex.section), null(plex.collection), null(plex.title))
+  if not rows then return nil, err end
+  return rows[1] or false
 end
 
 function M.add_item(download_id, position, video_id)

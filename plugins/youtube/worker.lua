@@ -15,6 +15,9 @@ local napp = require "nest.core.app"
 local invalidate = require "nest.invalidate"
 local store = require "plugins.youtube.store"
 local job = require "plugins.youtube.job"
+local events = require "plugins.youtube.events"
+local lease = require "nest.lease"
+local log = require "nest.log"
 
 local M = {}
 
@@ -45,11 +48,32 @@ local function recover(ctx)
   if counts then ctx.gauge_depth:set(counts.queued) end
 end
 
+-- Completed downloads that Plex missed get their scan and collection when
+-- Plex answers again (once per cluster at a time: nest.lease).
+local function replex(ctx)
+  if not lease.hold("youtube:plex-retry", ctx.plex_retry * 2) then return end
+  for _, row in ipairs(store.plex_pending(5) or {}) do
+    local info, err = job.replex(ctx, row)
+    if not info then
+      log.info("youtube: Plex still missing a download", { id = row.id, error = tostring(err) })
+      return
+    end
+    local done = store.plex_done(row.id, info)
+    if done then
+      local view = store.view(done)
+      events.send(done.user_id, "download:completed", view)
+      invalidate.emit("youtube_download_completed", { userId = done.user_id, sectionId = info.section })
+    end
+  end
+end
+
 local function loop(ctx, slot)
   local worker_id = ("%s:%d:%s:%d"):format(ctx.host, napp.pid(), ctx.instance, slot)
   while not ctx.stopping do
     local row = store.claim(worker_id, ctx.lease)
-    if row then
+    if row and ctx.stopping then
+      store.release(row.id, worker_id)                 -- claimed as a reload began: the next generation's
+    elseif row then
       job.run(ctx, row, worker_id)
     elseif not ctx.stopping then
       ctx.wake:wait(ctx.poll)
@@ -62,7 +86,7 @@ function M.start(s, metrics_)
   local ctx = {
     root = s.root, ytdlp = s.ytdlp, concurrency = s.concurrency, quota = s.quota_bytes, lease = s.lease,
     heartbeat_ticks = math.max(1, math.floor(s.heartbeat)), poll = s.poll, min_free = s.min_free_bytes,
-    scan_timeout = s.scan_timeout, max_items = s.max_items or 2000, host = hostname(), instance = invalidate.instance_id(),
+    scan_timeout = s.scan_timeout, plex_retry = s.plex_retry or 60, max_items = s.max_items or 2000, host = hostname(), instance = invalidate.instance_id(),
     running = {}, wake = event.new(), stopping = false,
   }
   for k, v in pairs(metrics_) do ctx[k] = v end
@@ -73,6 +97,9 @@ function M.start(s, metrics_)
     if not premature then recover(ctx) end
   end)
   timer.at(0, function(premature) if not premature then recover(ctx) end end)
+  ctx.replexer = timer.every(ctx.plex_retry, function(premature)
+    if not premature then replex(ctx) end
+  end)
   return ctx
 end
 
@@ -89,6 +116,7 @@ function M.stop(ctx)
   if not ctx then return end
   ctx.stopping = true
   ctx.recovery:cancel()
+  ctx.replexer:cancel()
   ctx.wake:signal()
   for _, j in pairs(ctx.running) do
     if j.p then j.p:kill("TERM") end

@@ -77,7 +77,8 @@ describe("youtube queue", function()
     assert.is_true(a.handle:reload({ force = true }).ok)
     assert.is_true(b.handle:reload({ force = true }).ok)
     local done = bench:wait_status(carol, d.id, "completed", 60)
-    assert.equal(attempts + 1, done.attempts, "the download was taken again after the reload")
+    assert.is_true(done.attempts > attempts, "the download was taken again after the reload")
+    assert.equal(db.null, done.error or db.null)
     for _, it in ipairs(done.items) do assert.equal("completed", it.status) end
     local archive = h.read_file(("%s/%s-carol-%d/.archive.txt"):format(bench.root, bench.tag, carol.id))
     local lines = 0

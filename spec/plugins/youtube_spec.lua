@@ -110,7 +110,9 @@ describe("youtube plugin", function()
       for i = 1, 2 do
         timer.at(0, function()
           local cl = bench:as(c, app)
-          got[i] = cl:get(("/api/v1/youtube/preview?url=https%%3A%%2F%%2Fyoutu.be%%2FBusy%04d000"):format(i)).status
+          -- ids of this run: previews are cached (in Redis too, across runs)
+          got[i] = cl:get(("/api/v1/youtube/preview?url=https%%3A%%2F%%2Fyoutu.be%%2F%s%03d"):format(
+            bench.tag:sub(3, 10), i)).status
           cl:close()
         end)
       end
@@ -562,6 +564,27 @@ describe("youtube plugin", function()
       for _, k in ipairs(keys) do if redis.call("EXISTS", k) ~= 0 then return false end end
       return true
     end, 5, 0.05, "the keys to be invalidated")
+  end)
+
+  it("makes the collection once Plex answers again when it was down as the download ended", function()
+    local gina = bench:user("gina")
+    bench:plex_control({ failure_rate = 1, failure_status = 503 })
+    local ok, err = pcall(function()
+      local d = bench:wait_status(gina, bench:download(gina, "https://www.youtube.com/playlist?list=PLplexdown").id, "completed")
+      assert.equal("plex", d.errorCode)
+      assert.truthy(d.error:find("not added to Plex", 1, true), d.error)
+      assert.is_nil(d.collection)
+      bench:plex_control({ reset = true })
+      local later = h.wait_until(function()
+        local x = bench:get(gina, d.id)
+        return x and x.collection and x
+      end, 20, 0.1, "the collection after Plex came back")
+      assert.equal(db.null == later.error and nil or later.error, nil)
+      local mc = assert(bench:plex("GET", "/library/collections/" .. later.collection.ratingKey .. "/children"))
+      assert.equal(#later.items, #mc.Metadata)
+    end)
+    bench:plex_control({ reset = true })
+    assert(ok, err)
   end)
 
   it("counts jobs, queue depth, running downloads and bytes on /metrics", function()
