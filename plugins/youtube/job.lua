@@ -26,6 +26,18 @@ local events = require "plugins.youtube.events"
 local M = {}
 local execute            -- below: the job's steps
 
+-- once(t, flag, fn): run fn(t) unless the previous run (flagged in t) is
+-- still going — a timer's ticks each start a task, whether or not the last
+-- one ended, and a slow database or Plex must not pile them up.
+function M.once(t, flag, fn)
+  if t[flag] then return end
+  t[flag] = true
+  local ok, err = pcall(fn, t)
+  t[flag] = nil
+  if not ok then error(err, 0) end
+end
+
+
 -- Retry a database write through an outage (a PostgreSQL restart): up to
 -- `patience` seconds, for UNAVAILABLE errors only.
 local function durable(patience, fn, ...)
@@ -426,7 +438,7 @@ function execute(ctx, job)
   local parser = progress.new()
   local ticker = timer.every(1, function(premature)
     if premature then return end
-    job:tick(ctx)
+    M.once(job, "ticking", function() job:tick(ctx) end)
   end)
   if not ticker then                                 -- the generation is retiring: a reload
     p:kill("TERM")

@@ -305,10 +305,13 @@ function M.finish(id, worker_id, status, p, error, code, plex)
   return rows[1] or false
 end
 
--- Completed downloads Plex missed (it was down when they ended), oldest first.
+-- Completed downloads Plex missed (it was down when they ended) in the last
+-- day (after that, downloading the playlist again makes its collection),
+-- oldest first.
 function M.plex_pending(limit)
   return db.query([[SELECT d.*, u.username FROM youtube_downloads d JOIN users u ON u.id = d.user_id
-    WHERE d.status = 'completed' AND d.error_code = 'plex' ORDER BY d.finished_at LIMIT $1]], limit)
+    WHERE d.status = 'completed' AND d.error_code = 'plex' AND d.finished_at > now() - interval '1 day'
+    ORDER BY d.finished_at LIMIT $1]], limit)
 end
 
 -- plex_done(id, plex) -> row | false: the collection made after all; the

@@ -94,11 +94,11 @@ function M.start(s, metrics_)
     timer.at(0, function(premature) if not premature then loop(ctx, slot) end end)
   end
   ctx.recovery = timer.every(math.max(0.2, math.min(ctx.lease / 2, 5)), function(premature)
-    if not premature then recover(ctx) end
+    if not premature then job.once(ctx, "recovering", recover) end
   end)
-  timer.at(0, function(premature) if not premature then recover(ctx) end end)
+  timer.at(0, function(premature) if not premature then job.once(ctx, "recovering", recover) end end)
   ctx.replexer = timer.every(ctx.plex_retry, function(premature)
-    if not premature then replex(ctx) end
+    if not premature then job.once(ctx, "replexing", replex) end
   end)
   return ctx
 end
