@@ -24,7 +24,7 @@ local plex = require "plugins.youtube.plex"
 local events = require "plugins.youtube.events"
 
 local M = {}
-local execute            -- below: the job's steps
+local execute, verdict   -- below: the job's steps, and what its end means
 
 -- once(t, flag, fn): run fn(t) unless the previous run (flagged in t) is
 -- still going — a timer's ticks each start a task, whether or not the last
@@ -459,7 +459,10 @@ function execute(ctx, job)
   end
   if job.stopped and job.stopped.code == "cancelled" then
     ticker:cancel()
-    files.remove_tree(ctx.root, job.staging)
+    -- cancelled or deleted: its partial files go. (Not when the row was
+    -- only taken back by another worker, which may be using the folder.)
+    local now = store.row(row.id)
+    if now == false or (now and now.status == "cancelled") then files.remove_tree(ctx.root, job.staging) end
     job:persist_items()
     return   -- the route that cancelled it reported it
   end
@@ -468,6 +471,26 @@ function execute(ctx, job)
   job:send_progress(true)
   files.remove_tree(ctx.root, job.staging)
 
+  local status, words, ecode = verdict(job, code, sig, failed, first)
+  local plexinfo
+  if job:totals().items_done > 0 then
+    local perr
+    plexinfo, perr = job:to_plex(ctx)
+    if not plexinfo then
+      log.warn("youtube: Plex step failed", { id = row.id, error = tostring(perr) })
+      if status == "completed" then
+        words = (words and (words .. "; ") or "") .. "not added to Plex: " .. tostring(perr)
+        ecode = ecode or "plex"
+      end
+    end
+  end
+  -- the ticker ran on through the Plex step: its heartbeats keep the lease
+  ticker:cancel()
+  return finish(ctx, job, status, words, ecode, plexinfo)
+end
+
+-- verdict(job, exit code, signal, failed items, first error) -> status, words, code
+function verdict(job, code, sig, failed, first)
   local status, words, ecode
   if job.stopped then
     status, words, ecode = "failed", job.stopped.words, job.stopped.code
@@ -491,22 +514,7 @@ function execute(ctx, job)
       status = "failed"
     end
   end
-
-  local plexinfo
-  if job:totals().items_done > 0 then
-    local perr
-    plexinfo, perr = job:to_plex(ctx)
-    if not plexinfo then
-      log.warn("youtube: Plex step failed", { id = row.id, error = tostring(perr) })
-      if status == "completed" then
-        words = (words and (words .. "; ") or "") .. "not added to Plex: " .. tostring(perr)
-        ecode = ecode or "plex"
-      end
-    end
-  end
-  -- the ticker ran on through the Plex step: its heartbeats keep the lease
-  ticker:cancel()
-  return finish(ctx, job, status, words, ecode, plexinfo)
+  return status, words, ecode
 end
 
 -- replex(ctx, row): a completed download that Plex missed (error_code
