@@ -13,6 +13,9 @@
 --   local d = bench:download(alice, url)        -- POST, asserts 201, -> download
 --   bench:wait_status(alice, d.id, "completed")
 --   bench:plex("GET", "/library/sections/3/collections")   -- the demo Plex
+--   bench:plex_control({ failure_rate = 1 })    -- make it fail ({ reset = true })
+--   bench:start_app({ workers = false })        -- another instance on the same queue
+--   bench:stop_apps()                           -- the MediaNest apps only
 --   bench:stop()
 local h = require "spec.helpers"
 local db = require "nest.db"
