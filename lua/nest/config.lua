@@ -70,7 +70,10 @@ local function defaults()
       overseerr = { url = nil, api_key = nil, webhook_secret = nil },
       uptime_kuma = { url = nil, slug = nil, api_key = nil },
       youtube = { root = ".data/youtube", ytdlp = "yt-dlp", concurrency = 2,
-                  quota_bytes = 10 * 1024 * 1024 * 1024 },
+                  quota_bytes = 10 * 1024 * 1024 * 1024,
+                  -- hosts whose URLs may be downloaded, over http or https; nil:
+                  -- youtube.com, www./m./music.youtube.com, youtu.be (plugins/youtube/urls.lua)
+                  allowed_hosts = nil },
     },
     auth = {
       session_days = 30,                -- sliding expiry: days of inactivity

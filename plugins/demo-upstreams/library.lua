@@ -541,7 +541,7 @@ function M:collection_meta(crk)
            librarySectionKey = "/library/sections/" .. col.section, librarySectionTitle = sec.title,
            childCount = tostring(#col.items), minYear = col.min_year, maxYear = col.max_year,
            summary = "", contentRating = "", addedAt = col.addedAt, updatedAt = col.updatedAt,
-           thumb = "/library/metadata/" .. crk .. "/thumb/" .. col.updatedAt,
+           thumb = "/library/metadata/" .. crk .. "/thumb/" .. col.updatedAt, posterUrl = col.poster_url,
            art = "/library/metadata/" .. crk .. "/art/" .. col.updatedAt }
 end
 
@@ -590,6 +590,18 @@ function M:add_to_collection(crk, rks)
     end
   end
   if self.next_collection > 1 then col.updatedAt = os.time() end
+end
+
+-- Take one item out of a collection; false when either is unknown.
+function M:remove_from_collection(crk, rk)
+  local col = self.collections[crk]
+  if not (col and col.added[rk]) then return false end
+  col.added[rk] = nil
+  for i, k in ipairs(col.items) do
+    if k == rk then table.remove(col.items, i) break end
+  end
+  col.updatedAt = os.time()
+  return true
 end
 
 function M:delete_collection(crk)

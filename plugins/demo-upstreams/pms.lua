@@ -392,6 +392,27 @@ function M.routes(r, conf, ctl)
       title1 = L.collections[crk].title, Metadata = json.array(page) })
   end)
 
+  -- as Plex: POST /library/metadata/{rk}/posters?url= sets an item's or a
+  -- collection's poster from a URL (Plex fetches it; the fake only records it)
+  route("post", "/library/metadata/{rk}/posters", { write = true, section = by_item }, function(req, res)
+    local L = get_lib()
+    local crk = math.tointeger(tonumber(req.params.rk))
+    local url = req:query_params().url
+    if not (crk and L.collections[crk]) then return html_error(res, 404, "Not Found") end
+    if not url or not url:match("^https?://") then return html_error(res, 400, "Bad Request") end
+    L.collections[crk].poster_url = url
+    return res:send("", 200, "text/plain")
+  end)
+
+  -- as Plex: DELETE /library/collections/{id}/items/{ratingKey} takes one item out
+  route("delete", "/library/collections/{id}/items/{rk}", COLLECTION_WRITE, function(req, res)
+    local L = get_lib()
+    local crk = math.tointeger(tonumber(req.params.id))
+    local rk = math.tointeger(tonumber(req.params.rk))
+    if not (crk and rk and L:remove_from_collection(crk, rk)) then return html_error(res, 404, "Not Found") end
+    return container(req, res, { size = 1, Metadata = { L:collection_meta(crk) } })
+  end)
+
   route("delete", "/library/collections/{id}", COLLECTION_WRITE, function(req, res)
     local crk = math.tointeger(tonumber(req.params.id))
     if not (crk and get_lib():delete_collection(crk)) then return html_error(res, 404, "Not Found") end

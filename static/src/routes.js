@@ -8,8 +8,7 @@ export const ROUTES = [
   { path: '/', key: 'dashboard', title: 'Dashboard', icon: 'home' },
   { path: '/library', key: 'library', title: 'Library', icon: 'film', feature: 'library' },
   { path: '/requests', key: 'requests', title: 'Requests', icon: 'inbox', feature: 'requests' },
-  { path: '/youtube', key: 'youtube', title: 'YouTube', icon: 'download', feature: 'youtube',
-    soon: 'Downloading YouTube playlists into Plex is coming with the YouTube downloads work.' },
+  { path: '/youtube', key: 'youtube', title: 'YouTube', icon: 'download', feature: 'youtube' },
   { path: '/admin', key: 'admin', title: 'Admin', icon: 'shield', admin: true,
     soon: 'Managing users, services, monitors and the runtime is coming with the admin work.' },
 ];
