@@ -43,7 +43,7 @@ local plugin = {
 
 -- The cache keys the seed's rule names, plus the library plugin's section keys.
 plugin.invalidations = {
-  youtube_download_completed = { "user:{userId}:downloads", "plex:collections:*", "plex:library:{sectionId}:*" },
+  youtube_download_completed = { "user:{userId}:downloads", "plex:collections:*", "plex:section:{sectionId}:*" },
 }
 
 -- This generation's workers (worker.start), nil when off: a reload stops
