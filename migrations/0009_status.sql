@@ -46,3 +46,10 @@ CREATE INDEX idx_announcements_ends ON announcements (ends_at);
 -- the dashboard and the admin notification name.
 ALTER TABLE service_status
   ADD COLUMN integration text CHECK (integration IN ('token_rejected', 'key_rejected'));
+
+-- A service's current row is its newest by insertion (id), not by
+-- last_check_at: an Uptime Kuma row carries Kuma's own heartbeat time, which
+-- can be older than a row MediaNest stamped itself while Kuma was
+-- unreachable or answered garbage — ordering by it would keep that error
+-- "current" after Kuma recovered.
+CREATE INDEX idx_service_status_name_id ON service_status (service_name, id DESC);

@@ -43,7 +43,13 @@ function ha.config(up, extra)
                     auth_poll = { limit = 100000, window = 60, by = "ip" },
                     api = { limit = 100000, window = 60 } },
   }
-  for k, v in pairs(extra or {}) do cfg[k] = v end
+  for k, v in pairs(extra or {}) do
+    if k == "rate_limits" then
+      for name, l in pairs(v) do cfg.rate_limits[name] = l end   -- a spec's own limits, over these
+    else
+      cfg[k] = v
+    end
+  end
   return cfg
 end
 

@@ -31,7 +31,13 @@ function hr.config(up, requests, extra)
   cfg.services.overseerr = { url = up:url("/demo/overseerr"), api_key = "demo-overseerr-key",
                              webhook_secret = hr.SECRET }
   cfg.plugins = { enabled = hr.PLUGINS, settings = { requests = requests or { sync_interval = 0 } } }
-  for k, v in pairs(extra or {}) do cfg[k] = v end
+  for k, v in pairs(extra or {}) do
+    if k == "rate_limits" then
+      for name, l in pairs(v) do cfg.rate_limits[name] = l end   -- the spec's own, over the raised ones
+    else
+      cfg[k] = v
+    end
+  end
   return cfg
 end
 

@@ -146,16 +146,22 @@ function hs.await_status(c, id, want, timeout, pred)
   end, timeout or 10, 0.05, id .. " to be " .. want)
 end
 
--- Wait until client c sees every service up, none with a refused credential.
+-- Wait until client c sees every service up, none with a refused credential;
+-- on a timeout the error names the last service that was not.
 function hs.await_all_up(c, timeout)
-  h.wait_until(function()
+  local last = "no answer"
+  local ok = pcall(h.wait_until, function()
     local r = c:get("/api/v1/dashboard/status")
-    if r.status ~= 200 then return false end
+    if r.status ~= 200 then last = "HTTP " .. tostring(r.status) return false end
     for _, s in ipairs(r.json.services) do
-      if s.status ~= "up" or s.integration then return false end
+      if s.status ~= "up" or s.integration then
+        last = ("%s %s (%s)"):format(s.id, s.status, tostring(s.integration or s.message))
+        return false
+      end
     end
     return true
   end, timeout or 15, 0.05, "every service to be up")
+  if not ok then error("timed out waiting for every service to be up; last: " .. last, 2) end
 end
 
 -- The rows this feature writes, gone (the database is shared by the suite).

@@ -54,7 +54,7 @@ local CURRENT = [[
   LEFT JOIN LATERAL (
     SELECT status, response_time_ms, uptime_24h, uptime_30d, message, integration, last_check_at
     FROM service_status WHERE service_name = v.monitor_id
-    ORDER BY last_check_at DESC LIMIT 1) s ON true
+    ORDER BY id DESC LIMIT 1) s ON true   -- newest recorded (Kuma's rows carry Kuma's time)
   WHERE v.last_seen_at > now() - make_interval(secs => $1)
   ORDER BY v.sort_order, v.monitor_id]]
 
@@ -105,7 +105,7 @@ end
 local MONITORS = [[
   SELECT v.monitor_id AS id, coalesce(v.display_name, v.monitor_id) AS name, v.source, v.visible,
          coalesce((SELECT status FROM service_status WHERE service_name = v.monitor_id
-                   ORDER BY last_check_at DESC LIMIT 1), 'unknown') AS status
+                   ORDER BY id DESC LIMIT 1), 'unknown') AS status
   FROM monitor_visibility v
   WHERE v.last_seen_at > now() - make_interval(secs => $1)
   ORDER BY v.sort_order, v.monitor_id]]
