@@ -1,0 +1,55 @@
+// features/settings.mjs — personal settings as the friend (a plain user):
+// reached from the user menu; an API token created (shown once), used with
+// curl, revoked (curl then refused); theme; no admin links anywhere.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { signedIn, noHorizontalScroll } from '../lib/flows.mjs';
+import { pageHeading } from '../lib/ui.mjs';
+
+const run = promisify(execFile);
+
+async function curlStatus(base, token) {
+  const { stdout } = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}',
+    '-H', `Authorization: Bearer ${token}`, `${base}/api/v1/auth/session`]);
+  return Number(stdout);
+}
+
+export const scenarios = [
+  {
+    name: 'settings: the friend creates an API token, uses it with curl, revokes it (curl is then refused); no admin links',
+    timeout: 60000,
+    async run(t) {
+      const page = await signedIn(t, 'friend');
+      assert.equal(await page.locator('a[href^="/admin"]').count(), 0, 'a user sees a link into the admin area');
+      await page.getByTestId('settings-link').click();
+      await pageHeading(page, '^\\s*settings\\s*$').waitFor();
+      assert.equal(await page.getByTestId('profile-name').textContent(), 'friend');
+      assert.equal(await page.locator('a[href^="/admin"]').count(), 0, 'the settings page links into the admin area');
+
+      // an empty name is refused at the field, without a request
+      await page.getByTestId('token-create').click();
+      await page.locator('#token-name-error').waitFor();
+      const name = `e2e curl ${Date.now()}`;
+      await page.getByLabel('Token name').fill(name);
+      await page.getByTestId('token-create').click();
+      const token = (await page.getByTestId('token-value').textContent()).trim();
+      assert.ok(token.length >= 32, 'the token is shown once');
+      assert.equal(await curlStatus(t.base, token), 200, 'the new token works with curl');
+      const row = page.getByTestId('token-row').filter({ hasText: name });
+      await row.waitFor();
+      await row.getByTestId('token-revoke').click();
+      await row.getByTestId('token-revoke-yes').click();
+      await page.getByTestId('tokens-said').filter({ hasText: 'revoked' }).waitFor();
+      await row.waitFor({ state: 'detached' });
+      assert.equal(await page.getByTestId('token-created').count(), 0, 'the revoked token is still displayed');
+      assert.equal(await curlStatus(t.base, token), 401, 'a revoked token is refused');
+
+      await page.getByLabel('Light').check();
+      assert.equal(await page.evaluate(() => document.documentElement.getAttribute('data-theme')), 'light');
+      await page.getByLabel('Dark').check();
+      await page.setViewportSize({ width: 320, height: 700 });
+      await noHorizontalScroll(page);
+    },
+  },
+];
