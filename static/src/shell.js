@@ -129,7 +129,7 @@ function TopBar({ user }) {
       <span class="avatar" aria-hidden="true">${initials(user.username)}</span>
       <span class="user-name" data-testid="user-name">${user.username}</span>
       ${user.role === 'admin' ? html`<span class="badge" data-testid="user-role">admin</span>` : null}
-      <a class="btn btn-small btn-icon settings-link" href="/settings" data-testid="settings-link" aria-label="Settings" title="Settings">
+      <a class="btn btn-icon settings-link" href="/settings" data-testid="settings-link" aria-label="Settings" title="Settings">
         <${Icon} name="gear" /></a>
     </div>
     <button type="button" class="btn btn-small" data-testid="sign-out" onClick=${signOut}>

@@ -45,10 +45,14 @@ export const scenarios = [
       assert.equal(await page.getByTestId('token-created').count(), 0, 'the revoked token is still displayed');
       assert.equal(await curlStatus(t.base, token), 401, 'a revoked token is refused');
 
-      await page.getByLabel('Light').check();
+      await page.getByRole('radio', { name: 'Light' }).check();
       assert.equal(await page.evaluate(() => document.documentElement.getAttribute('data-theme')), 'light');
-      await page.getByLabel('Dark').check();
+      await page.getByRole('radio', { name: 'Dark' }).check();
       await page.setViewportSize({ width: 320, height: 700 });
+      const wide = await page.evaluate(() => [...document.querySelectorAll('body *')]
+        .filter((e) => e.getBoundingClientRect().right > innerWidth + 0.5)
+        .slice(0, 5).map((e) => `${e.tagName.toLowerCase()}.${e.className} (${Math.round(e.getBoundingClientRect().right)}px)`));
+      t.note(wide.length ? `wider than 320 px: ${wide.join(', ')}` : 'nothing wider than 320 px');
       await noHorizontalScroll(page);
     },
   },

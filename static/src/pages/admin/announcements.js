@@ -24,7 +24,7 @@ export function Announcements() {
   const [said, setSaid] = useState('');
   const [busy, setBusy] = useState(false);
   const msg = useRef(null);
-  if (list.missing) return html`<${Missing} what="Announcements are" />`;
+  if (list.missing) return html`<${Missing} title="Announcements" what="Announcements are" />`;
   const set = (k) => (v) => setF((x) => ({ ...x, [k]: v }));
   const create = async (e) => {
     e.preventDefault();

@@ -29,10 +29,14 @@ export function useLoad(path) {
   return { ...st, reload, set };
 }
 
-export function Missing({ what }) {
-  return html`<div class="notice notice-off" role="status" data-testid="section-missing">
+// A section whose endpoint this server does not have (yet): its heading,
+// and the reason in words.
+export function Missing({ title, what }) {
+  return html`<section aria-labelledby="missing-title">
+    <h2 id="missing-title">${title}</h2>
+    <div class="notice notice-off" role="status" data-testid="section-missing">
     <p>${what} not available on this server.</p>
-    <p class="muted">This MediaNest does not have that feature yet; it appears here once the server has it.</p></div>`;
+    <p class="muted">This MediaNest does not have that feature yet; it appears here once the server has it.</p></div></section>`;
 }
 
 export function ErrorLine({ error }) {

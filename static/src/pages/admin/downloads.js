@@ -18,7 +18,7 @@ export function Downloads() {
   const list = useLoad(`/admin/downloads?page=${page}${state ? `&status=${state}` : ''}`);
   const [said, setSaid] = useState('');
   const [error, setError] = useState(null);
-  if (list.missing) return html`<${Missing} what="Downloads are" />`;
+  if (list.missing) return html`<${Missing} title="Downloads" what="Downloads are" />`;
   const cancel = async (d) => {
     setError(null);
     try { await api.del(`/youtube/downloads/${d.id}`); setSaid(`${d.title || 'The download'} was cancelled.`); await list.reload(); } catch (e) { setError(e); }

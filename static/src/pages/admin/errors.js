@@ -13,7 +13,7 @@ export function Errors() {
   const list = useLoad(`/admin/errors?perPage=25&page=${page}`);
   const [said, setSaid] = useState('');
   const [error, setError] = useState(null);
-  if (list.missing) return html`<${Missing} what="Error reports are" />`;
+  if (list.missing) return html`<${Missing} title="Errors" what="Error reports are" />`;
   const forget = async (e) => {
     try { await api.del(`/admin/errors/${e.id}`); setSaid('Forgotten.'); await list.reload(); } catch (err) { setError(err); }
   };

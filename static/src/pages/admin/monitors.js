@@ -13,7 +13,7 @@ export function Monitors() {
   const list = useLoad('/admin/monitors');
   const [said, setSaid] = useState('');
   const [error, setError] = useState(null);
-  if (list.missing) return html`<${Missing} what="Monitors are" />`;
+  if (list.missing) return html`<${Missing} title="Monitors" what="Monitors are" />`;
   const toggle = async (m) => {
     setError(null);
     try {

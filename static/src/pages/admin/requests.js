@@ -19,7 +19,7 @@ export function Requests() {
   const list = useLoad(`/admin/requests?page=${page}${status ? `&status=${status}` : ''}`);
   const [said, setSaid] = useState('');
   const [error, setError] = useState(null);
-  if (list.missing) return html`<${Missing} what="Requests are" />`;
+  if (list.missing) return html`<${Missing} title="Requests" what="Requests are" />`;
   const act = async (r, verb) => {
     setError(null);
     try { await api.post(`/admin/requests/${r.id}/${verb}`); setSaid(`${r.title} ${verb === 'approve' ? 'approved' : 'declined'}.`); await list.reload(); } catch (e) { setError(e); }

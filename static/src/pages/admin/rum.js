@@ -56,7 +56,7 @@ function PageCard({ p, t }) {
 export function Rum() {
   const [range, setRange] = useState('24h');
   const rum = useLoad(`/admin/rum?range=${range}`);
-  if (rum.missing) return html`<${Missing} what="Experience figures are" />`;
+  if (rum.missing) return html`<${Missing} title="Experience" what="Experience figures are" />`;
   const d = rum.data;
   return html`<section aria-labelledby="rum-title">
     <h2 id="rum-title">Experience</h2>

@@ -74,7 +74,7 @@ export function Runtime() {
   const rt = useLoad('/admin/runtime');
   const srv = useLoad('/admin/server');
   useRefresh(rt); useRefresh(srv);
-  if (rt.missing) return html`<${Missing} what="The runtime view is" />`;
+  if (rt.missing) return html`<${Missing} title="Runtime" what="The runtime view is" />`;
   const d = rt.data;
   const gens = d ? d.generations : [];
   const db = d && d.pools && d.pools.database;

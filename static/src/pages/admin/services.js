@@ -147,7 +147,7 @@ function ServiceForm({ view, onSaved }) {
 
 export function Services() {
   const list = useLoad('/admin/services');
-  if (list.missing) return html`<${Missing} what="Service settings are" />`;
+  if (list.missing) return html`<${Missing} title="Services" what="Service settings are" />`;
   const views = list.data ? list.data.services.filter((v) => TITLES[v.name]) : [];
   const saved = (v) => list.set({ services: list.data.services.map((x) => (x.name === v.name ? v : x)) });
   return html`<section aria-labelledby="services-title">
