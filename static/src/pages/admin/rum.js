@@ -24,7 +24,8 @@ function Shares({ s, label }) {
       aria-label=${`${label}: ${pct(s.good)} good, ${pct(s.needsImprovement)} needs improvement, ${pct(s.poor)} poor`}>
     <rect x="0" width=${w[0]} height="8" class="good" />
     <rect x=${w[0]} width=${w[1]} height="8" class="ni" />
-    <rect x=${w[0] + w[1]} width=${w[2]} height="8" class="poor" /></svg>`;
+    <rect x=${w[0] + w[1]} width=${w[2]} height="8" class="poor" /></svg>
+    <span class="small muted" aria-hidden="true">${pct(s.good)} good${s.poor ? ` · ${pct(s.poor)} poor` : ''}</span>`;
 }
 
 // p75 over time for one metric; missing periods leave a gap

@@ -66,7 +66,7 @@ export function Tokens() {
   ];
   return html`<section class="settings-block" aria-labelledby="tokens-title">
     <h2 id="tokens-title">API tokens</h2>
-    <p class="muted">For scripts and tools: send <code>Authorization: Bearer &lt;token&gt;</code>. A token acts as you.</p>
+    <p class="muted">For scripts and tools: send <code>${'Authorization: Bearer <token>'}</code>. A token acts as you.</p>
     <form class="inline-form" onSubmit=${create} novalidate>
       <${Field} id="token-name" label="Token name" value=${name} error=${err} maxlength="100" onInput=${setName} />
       <button type="submit" class="btn btn-primary" disabled=${busy} data-testid="token-create">Create token</button>
