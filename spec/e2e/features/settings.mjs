@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { signedIn, noHorizontalScroll } from '../lib/flows.mjs';
 import { pageHeading } from '../lib/ui.mjs';
+import { apiAs } from '../lib/api.mjs';
 
 const run = promisify(execFile);
 
@@ -54,6 +55,36 @@ export const scenarios = [
         .slice(0, 5).map((e) => `${e.tagName.toLowerCase()}.${e.className} (${Math.round(e.getBoundingClientRect().right)}px)`));
       t.note(wide.length ? `wider than 320 px: ${wide.join(', ')}` : 'nothing wider than 320 px');
       await noHorizontalScroll(page);
+    },
+  },
+  {
+    name: 'settings: sign out another device from Sessions; turn a kind of notification off',
+    timeout: 60000,
+    async run(t) {
+      const other = await signedIn(t, 'friend');
+      const page = await signedIn(t, 'friend');
+      t.monitor.allow({ kind: 'http', status: 401, why: 'the other device is signed out from here' });
+      t.monitor.allow({ kind: 'console', text: /401|WebSocket/, why: 'the other device is signed out from here' });
+      await page.goto('/settings');
+      await page.getByTestId('session-current').waitFor();
+      assert.ok(await page.getByTestId('session-other').count() >= 1, 'the other device is listed');
+      const otherApi = await apiAs(other.context(), t.base);
+      await page.getByTestId('sessions-others').click();
+      await page.getByTestId('sessions-others-yes').click();
+      await page.getByTestId('sessions-said').filter({ hasText: /Signed out of \d+ other/ }).waitFor();
+      assert.equal(await page.getByTestId('session-other').count(), 0);
+      assert.equal((await otherApi.get('/auth/session')).status, 401, 'the other device is signed out');
+
+      const box = page.getByRole('checkbox', { name: /^Requests/ });
+      await box.uncheck();
+      await page.getByTestId('prefs-said').filter({ hasText: 'Requests notifications off' }).waitFor();
+      const me = await apiAs(page.context(), t.base);
+      const kinds = (await me.get('/account/notifications')).json.kinds;
+      assert.equal(kinds.find((k) => k.kind === 'requests').enabled, false);
+      await page.reload();
+      assert.equal(await page.getByRole('checkbox', { name: /^Requests/ }).isChecked(), false, 'the choice is kept');
+      await page.getByRole('checkbox', { name: /^Requests/ }).check();
+      await page.getByTestId('prefs-said').filter({ hasText: 'Requests notifications on' }).waitFor();
     },
   },
 ];

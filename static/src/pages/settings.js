@@ -1,10 +1,12 @@
 // pages/settings.js — personal settings (/settings, every signed-in user):
-// the profile as Plex gives it (name, avatar, e-mail), the theme, and
-// personal API tokens (pages/settings/tokens.js).
+// the profile as Plex gives it (name, avatar, e-mail), the theme, personal
+// API tokens, sessions and notification preferences (pages/settings/*.js).
 import { html } from 'htm/preact';
 import { useStore } from '../lib/store.js';
 import { theme, setTheme } from '../lib/theme.js';
 import { Tokens } from './settings/tokens.js';
+import { Sessions } from './settings/sessions.js';
+import { NotificationPrefs } from './settings/notifications.js';
 
 function Profile({ user }) {
   return html`<section class="settings-block" aria-labelledby="profile-title">
@@ -37,6 +39,8 @@ export function Page({ route, user }) {
     <div class="page-head"><h1 id="page-title" tabindex="-1">${route.title}</h1></div>
     <${Profile} user=${user} />
     <${Theme} />
+    <${NotificationPrefs} />
     <${Tokens} />
+    <${Sessions} />
   </section>`;
 }
