@@ -54,9 +54,7 @@ local NAMES = {
   CLS = { max = 100 },
 }
 
--- The web UI's pages (static/src/routes.js PAGE_KEYS).
-local PAGES = { ["/"] = true, ["/library"] = true, ["/requests"] = true, ["/youtube"] = true,
-                ["/admin"] = true, ["/settings"] = true, ["/signin"] = true, ["/setup"] = true }
+local PAGES = require("plugins.rum.pages")
 
 local SECONDS_BUCKETS = { 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 3, 4, 5, 8, 12, 20 }
 local CLS_BUCKETS = { 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2 }

@@ -1,7 +1,8 @@
 -- spec/plugins/admin_pages_api_spec.lua — the admin endpoints the admin
 -- pages added (issue 15) beside errors and RUM (their own specs):
 -- GET /api/v1/admin/server — enabled plugins with versions, and this
--- instance's figures read from its metrics. Anonymous 401, user 403, admin 200.
+-- instance's figures read from its metrics. Anonymous 401, user 403, admin
+-- 200. And the users list's live session count (the Users section's column).
 local h = require "spec.helpers"
 local ha = require "spec.helpers_admin"
 local figures = require "plugins.serverinfo.figures"
@@ -10,7 +11,7 @@ describe("GET /admin/server (plugins/serverinfo)", function()
   local app, tag, as_admin, as_user
 
   setup(function()
-    app = h.start({ plugins = { "health", "auth", "runtime", "rum", "serverinfo" } })
+    app = h.start({ plugins = { "health", "auth", "admin", "runtime", "rum", "serverinfo" } })
     tag = ha.tag("srv")
     as_admin = ha.bearer(app, ha.make_user(tag, "admin", "admin"))
     as_user = ha.bearer(app, ha.make_user(tag, "user"))
@@ -27,7 +28,7 @@ describe("GET /admin/server (plugins/serverinfo)", function()
     assert.equal("no-store", r.headers["cache-control"])
     local names, by = {}, {}
     for i, p in ipairs(r.json.plugins) do names[i] = p.name; by[p.name] = p end
-    assert.same({ "auth", "health", "rum", "runtime", "serverinfo" }, (function()
+    assert.same({ "admin", "auth", "health", "rum", "runtime", "serverinfo" }, (function()
       local s = { table.unpack(names) }; table.sort(s); return s end)())
     assert.equal("auth", names[1])   -- priority 2000 loads first
     assert.equal("1.1.0", by.rum.version)
@@ -50,5 +51,16 @@ describe("GET /admin/server (plugins/serverinfo)", function()
     assert.near(0.2 + 0.2 * (95 - 90) / 10, figures.quantile(b, 100, 0.95), 1e-9)
     assert.near(0.05, figures.quantile(b, 100, 0.25), 1e-9)
     assert.is_nil(figures.quantile({}, 0, 0.95))
+  end)
+
+  it("lists each user's live sessions and tokens in GET /admin/users", function()
+    local r = as_admin:get("/api/v1/admin/users?perPage=100&q=" .. tag)
+    assert.equal(200, r.status)
+    local by = {}
+    for _, u in ipairs(r.json.users) do by[u.username] = u.activeSessions end
+    assert.equal(1, by[tag .. "-admin"])
+    assert.equal(1, by[tag .. "-user"])
+    ha.bearer(app, r.json.users[2].id)   -- a second token for the user (ordered by id)
+    assert.equal(2, as_admin:get("/api/v1/admin/users?q=" .. tag .. "-user").json.users[1].activeSessions)
   end)
 end)

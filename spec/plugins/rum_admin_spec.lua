@@ -84,6 +84,14 @@ describe("plugins/rum stored aggregates and GET /admin/rum", function()
     assert.equal(4, page_of(r.json, "/library").metrics.LCP.count)
   end)
 
+  it("accepts exactly the web UI's page keys (static/src/routes.js PAGE_KEYS)", function()
+    local src = h.read_file(h.root .. "/static/src/routes.js")
+    local list = assert(src:match("export const PAGE_KEYS = %[([^%]]*)%]"), "no PAGE_KEYS in routes.js")
+    local ui = {}
+    for k in list:gmatch("'([^']*)'") do ui[k] = true end
+    assert.same(ui, require("plugins.rum.pages"))
+  end)
+
   it("takes p75 within the bucket, and the lower bound in the last one", function()
     -- (50, 100]: 3 of 4 samples is 3/4 of the way through it
     assert.equal(87.5, summary.quantile("LCP", { [100] = 4 }, 4, 0.75))

@@ -50,6 +50,7 @@ export function Users({ user }) {
     { title: 'Name', cell: (u) => html`<span class="user-cell">${u.username}${u.email ? html`<span class="muted small">${u.email}</span>` : null}</span>` },
     { title: 'Role', cell: (u) => html`<span data-testid="user-role">${u.role}</span>` },
     { title: 'Last seen', cell: (u) => when(u.lastLoginAt) },
+    { title: 'Sessions', cell: (u) => (u.activeSessions == null ? '—' : String(u.activeSessions)) },
     { title: 'State', cell: (u) => html`<span data-testid="user-state">${u.disabled ? 'Disabled' : 'Active'}</span>` },
     { title: 'Actions', cell: (u) => html`<${Actions} u=${u} me=${user} change=${change} remove=${remove} />` },
   ];
