@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { signedIn, noHorizontalScroll } from '../lib/flows.mjs';
 import { pageHeading } from '../lib/ui.mjs';
-import { apiAs, eventually } from '../lib/api.mjs';
+import { apiAs, demo, eventually } from '../lib/api.mjs';
 import { axeViolations } from '../lib/axe.mjs';
 
 const section = async (page, key, title) => {
@@ -172,6 +172,12 @@ export const scenarios = [
       await page.goto('/admin/monitors');
       await page.getByTestId('monitors').waitFor();
       assert.ok(await page.getByTestId('monitor-state').count() > 0);
+      // the state follows live: the demo Kuma's NAS (monitor 4) goes down
+      const nas = page.getByTestId('monitors').getByRole('row').filter({ hasText: 'NAS' }).first();
+      await demo(t.base, 'kuma/_control/monitors/4', { status: 0, msg: 'e2e: admin monitors' });
+      await nas.getByTestId('monitor-state').filter({ hasText: 'Down' }).waitFor({ timeout: 15000 });
+      await demo(t.base, 'kuma/_control/monitors/4', { status: 1 });
+      await nas.getByTestId('monitor-state').filter({ hasText: 'Up' }).waitFor({ timeout: 15000 });
       for (const [key, title] of [['requests', 'Requests'], ['downloads', 'Downloads']]) {
         await section(page, key, title);
         const there = (await admin.get(`/admin/${key}`)).status !== 404;

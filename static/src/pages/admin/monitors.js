@@ -1,9 +1,13 @@
 // pages/admin/monitors.js — Admin › Monitors: every service the status
 // poller knows (MediaNest's own checks and Uptime Kuma's monitors), its
-// state in words, and whether users see it on their dashboard.
+// state in words — live: the shell's status store (lib/status.js, pushed
+// over the WebSocket; admins get hidden services too) wins over the list's
+// answer — and whether users see it on their dashboard.
 import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
 import { api } from '../../lib/api.js';
+import { useStore } from '../../lib/store.js';
+import { status } from '../../lib/status.js';
 import { useLoad, Table, Said, ErrorLine, Skeleton, Missing } from './common.js';
 
 const WORD = { up: 'Up', degraded: 'Degraded', down: 'Down', maintenance: 'Maintenance', unknown: 'Unknown' };
@@ -11,6 +15,8 @@ const SOURCE = { self: 'MediaNest', uptime_kuma: 'Uptime Kuma' };
 
 export function Monitors() {
   const list = useLoad('/admin/monitors');
+  const st = useStore(status);
+  const live = new Map((st && st.services || []).map((x) => [x.id, x.status]));
   const [said, setSaid] = useState('');
   const [error, setError] = useState(null);
   if (list.missing) return html`<${Missing} title="Monitors" what="Monitors are" />`;
@@ -25,8 +31,11 @@ export function Monitors() {
   const cols = [
     { title: 'Monitor', cell: (m) => m.name },
     { title: 'Source', cell: (m) => SOURCE[m.source] || m.source },
-    { title: 'State', cell: (m) => html`<span class=${`state state-${m.status}`} data-testid="monitor-state">
-      <span class="dot" aria-hidden="true"></span>${WORD[m.status] || m.status || 'Unknown'}</span>` },
+    { title: 'State', cell: (m) => {
+      const now = live.get(m.id) || m.status;
+      return html`<span class=${`state state-${now}`} data-testid="monitor-state">
+        <span class="dot" aria-hidden="true"></span>${WORD[now] || now || 'Unknown'}</span>`;
+    } },
     { title: 'Shown to users', cell: (m) => html`<label class="switch">
       <input type="checkbox" checked=${m.visible} data-testid="monitor-visible" onChange=${() => toggle(m)} />
       <span>${m.visible ? 'Shown' : 'Hidden'}<span class="sr-only"> (${m.name})</span></span></label>` },
