@@ -1,7 +1,9 @@
 -- plugins/serverinfo/init.lua — GET /api/v1/admin/server: what Admin ›
 -- Runtime shows beside GET /admin/runtime (the runtime plugin's):
 --   { plugins: [{name, version, description, priority}],   enabled, in load order
---     figures: {uptimeSeconds, requests, requestsPerSecond, p95Ms, meanMs, rssBytes} }
+--     figures: {uptimeSeconds, requests, requestsPerSecond, p95Ms, meanMs, rssBytes},
+--     pools: {redis: {configured, available}, fetch: {maxHostConnections}} }
+-- (the PostgreSQL pool is in GET /admin/runtime)
 -- The figures are this instance's, from the metrics registry (since start;
 -- requests/s since the previous look). Admins only.
 local config = require "nest.config"
@@ -27,10 +29,19 @@ local function plugins_list()
   return out
 end
 
+local function pools()
+  local ok, redis = pcall(require, "nest.redis")
+  local fetch = require("nest.fetch").stats()
+  return {
+    redis = ok and { configured = redis.configured(), available = redis.available() } or json.null,
+    fetch = { maxHostConnections = fetch.max_host_connections },
+  }
+end
+
 function plugin.routes(r)
   r:get("/admin/server", { auth = "admin" }, function(_, res)
     res:header("cache-control", "no-store")
-    return res:json({ plugins = plugins_list(), figures = figures.read() })
+    return res:json({ plugins = plugins_list(), figures = figures.read(), pools = pools() })
   end)
 end
 

@@ -44,6 +44,9 @@ describe("GET /admin/server (plugins/serverinfo)", function()
     assert.is_true(f.uptimeSeconds >= 0)
     assert.is_true(f.rssBytes > 1024 * 1024)
     assert.is_true(f.requestsPerSecond > 0)
+    local pools = as_admin:get("/api/v1/admin/server").json.pools
+    assert.is_boolean(pools.redis.configured)
+    assert.is_true(pools.fetch.maxHostConnections >= 1)
   end)
 
   it("takes quantiles of cumulative buckets like histogram_quantile", function()

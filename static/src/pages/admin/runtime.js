@@ -95,6 +95,9 @@ export function Runtime() {
         <div><dt>PostgreSQL in use</dt><dd>${db ? db.in_use : '—'}</dd></div>
         <div><dt>PostgreSQL idle</dt><dd>${db ? db.idle : '—'}</dd></div>
         <div><dt>PostgreSQL waiting</dt><dd>${db ? db.waiting : '—'}</dd></div>
+        <div><dt>Redis</dt><dd>${!srv.data || !srv.data.pools.redis ? '—' : !srv.data.pools.redis.configured ? 'Not configured'
+          : srv.data.pools.redis.available ? 'Connected' : 'Not connected'}</dd></div>
+        <div><dt>Upstream connections per host</dt><dd>${srv.data ? srv.data.pools.fetch.maxHostConnections : '—'}</dd></div>
         <div><dt>WebSocket connections</dt><dd>${d.websocket ? d.websocket.connections : '—'}</dd></div>
         <div><dt>Process</dt><dd>pid ${d.process.pid}, ${bytes(d.process.rss_bytes)}</dd></div>
       </dl>
