@@ -1,6 +1,7 @@
 // pages/admin/requests.js — Admin › Requests: everyone's media requests
-// (issue 13's GET /admin/requests), filtered by status, with approve and
-// decline passed to Overseerr. On a server without the requests feature the
+// (issue 13's GET /admin/requests?status=&page= → {results, page,
+// totalPages}), filtered by status, with approve and decline
+// (POST /admin/requests/{id}/approve|decline) passed to Overseerr. On a server without the requests feature the
 // endpoint answers 404 and the section says so.
 import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
@@ -9,7 +10,9 @@ import { ago, fullDate } from '../../lib/time.js';
 import { useLoad, Table, Confirm, Said, ErrorLine, Skeleton, Missing, Pager } from './common.js';
 
 const STATUSES = [['', 'Every status'], ['pending', 'Pending'], ['approved', 'Approved'], ['processing', 'Processing'],
-  ['available', 'Available'], ['declined', 'Declined'], ['failed', 'Failed']];
+  ['partially_available', 'Partly available'], ['available', 'Available'], ['declined', 'Declined'], ['failed', 'Failed'],
+  ['cancelled', 'Cancelled']];
+const WORD = Object.fromEntries(STATUSES.slice(1));
 
 const who = (r) => r.requestedBy?.username || r.user?.username || r.username || '—';
 
@@ -30,7 +33,7 @@ export function Requests() {
     { title: 'Type', cell: (r) => (r.mediaType === 'tv' ? 'Show' : 'Movie') },
     { title: 'Requested by', cell: who },
     { title: 'When', cell: (r) => (r.createdAt ? html`<time datetime=${r.createdAt} title=${fullDate(r.createdAt)}>${ago(r.createdAt)}</time>` : '—') },
-    { title: 'Status', cell: (r) => r.status },
+    { title: 'Status', cell: (r) => WORD[r.status] || r.status },
     { title: 'Actions', cell: (r) => (r.status === 'pending' ? html`<div class="row-actions">
       <button type="button" class="btn btn-small" onClick=${() => act(r, 'approve')}>Approve<span class="sr-only"> ${r.title}</span></button>
       <${Confirm} label="Decline" question=${`Decline ${r.title}? The requester is told.`} onConfirm=${() => act(r, 'decline')} /></div>` : null) },
