@@ -133,7 +133,7 @@ function ServiceForm({ view, onSaved }) {
     ${name === 'overseerr' ? html`<p class="hint">Webhook URL for Overseerr (Settings › Notifications › Webhook):
       <code data-testid="webhook-url">${`${location.origin}/api/v1/webhooks/overseerr`}</code></p>` : null}
     ${Object.entries(OPTIONS[name]).map(([k, [label, kind, hint]]) => html`<${Field} id=${id(k)} label=${label}
-      type=${kind === 'number' ? 'text' : 'text'} inputmode=${kind === 'number' ? 'numeric' : undefined}
+      inputmode=${kind === 'number' ? 'numeric' : undefined}
       value=${f.opts[k]} hint=${hint} error=${err(k)} onInput=${(v) => upd((x) => { x.opts[k] = v; })} />`)}
     <div class="form-actions">
       <button type="submit" class="btn btn-primary" disabled=${busy} data-testid="service-save">${busy ? 'Saving…' : 'Save'}</button>
