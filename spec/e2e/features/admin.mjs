@@ -206,4 +206,21 @@ export const scenarios = [
       assert.deepEqual(bad, [], `axe-core found:\n${bad.join('\n')}`);
     },
   },
+  {
+    name: 'admin: every section fits a 320 px phone without sideways scroll (tables become cards)',
+    timeout: 60000,
+    async run(t) {
+      t.monitor.allow({ kind: 'http', status: 404, url: /\/api\/v1\/admin\/(requests|downloads)/, why: 'issues 13 and 14 may not be merged' });
+      const page = await signedIn(t, 'owner', { viewport: { width: 320, height: 640 } });
+      for (const key of ['users', 'services', 'monitors', 'announcements', 'requests', 'downloads', 'runtime', 'experience', 'errors']) {
+        await page.goto(`/admin/${key}`);
+        await page.locator('.admin-body h2').waitFor();
+        await page.waitForFunction(() => !document.querySelector('.skeleton'), null, { timeout: 10000 }).catch(() => {});
+        await noHorizontalScroll(page).catch((e) => { throw new Error(`/admin/${key}: ${e.message}`); });
+      }
+      await page.goto('/admin/users');
+      const head = page.locator('[data-testid=users] thead');
+      assert.equal(await head.isVisible(), false, 'the users table keeps its header row on a phone (not cards)');
+    },
+  },
 ];
