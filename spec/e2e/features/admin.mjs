@@ -122,23 +122,31 @@ export const scenarios = [
       await pageHeading(page, 'library').waitFor();
       const stamp = `e2e deliberate ${Date.now()}`;
       t.monitor.allow({ kind: 'pageerror', text: new RegExp(stamp), why: 'the scenario throws it' });
-      await page.evaluate((m) => setTimeout(() => { throw new Error(m); }, 0), stamp);
-      await page.goto('/admin/users');   // leaving sends the web-vitals beacon
+      t.monitor.allow({ kind: 'pageerror', text: /Unhandled rejection e2e/, why: 'the scenario rejects it' });
+      // the same error three times from the same place, and a rejection: two reports
+      await page.evaluate((m) => { for (let i = 0; i < 3; i++) setTimeout(function boom() { throw new Error(m); }, 0); }, stamp);
+      await page.evaluate((m) => { Promise.reject(new Error(`Unhandled rejection e2e ${m}`)); }, stamp);
+      await page.waitForTimeout(0);
+      // leaving sends the web-vitals beacon (pagehide first: Playwright cannot
+      // watch a beacon from a document already gone)
+      await page.evaluate(() => window.dispatchEvent(new Event('pagehide')));
+      await page.goto('/admin/users');
       await eventually(async () => {
         const r = await admin.get('/admin/rum?range=24h');
-        const all = r.json && r.json.pages.find((p) => p.page === '*');
-        return all && all.metrics.TTFB.count > 0;
-      }, { timeout: 15000, what: 'RUM samples stored' });
+        return r.json && r.json.pages.some((p) => p.page === '/library' && p.metrics.TTFB.count > 0);
+      }, { timeout: 15000, what: "the library page's RUM samples stored" });
       await section(page, 'experience', 'Experience');
       const all = page.locator('[data-testid=rum-page][data-page="*"]');
       await all.waitFor();
       assert.ok(Number(await all.locator('tr[data-metric=TTFB] [data-testid=rum-count]').textContent()) > 0);
       await page.locator('[data-testid=rum-page][data-page="/library"]').waitFor();
 
-      await eventually(async () => (await admin.get('/admin/errors')).json.errors.some((e) => e.message.includes(stamp)),
-        { timeout: 10000, what: 'the client error stored' });
+      const mine = async () => (await admin.get('/admin/errors')).json.errors.filter((e) => e.message.includes(stamp));
+      await eventually(async () => (await mine()).length === 2, { timeout: 10000, what: 'the error and the rejection stored' });
+      const thrown = (await mine()).find((e) => !/rejection/.test(e.message));
+      assert.equal(thrown.count, 1, 'the same error was reported more than once in one page load');
       await section(page, 'errors', 'Errors');
-      const group = page.getByTestId('error-group').filter({ hasText: stamp });
+      const group = page.getByTestId('error-group').filter({ hasText: `Uncaught Error: ${stamp}` });
       await group.waitFor();
       assert.match(await group.textContent(), /\/library/);
       assert.match(await group.textContent(), /Chrome/);
