@@ -93,7 +93,7 @@ function ServiceForm({ view, onSaved }) {
     setBusy(true); setError(null); setErrs({}); setSaid('');
     try {
       const v = await api.put(`/admin/services/${name}`, body(name, f, view));
-      setF(initial(v)); setShownSecret(null); onSaved(v); setSaid(`${TITLES[name]} saved; it applies now.`);
+      setF(initial(v)); setShownSecret(null); onSaved(v); setSaid(`${TITLES[name]} saved: it applies now here, and within 5 s on other instances.`);
     } catch (err) {
       const fe = fieldErrors(err);
       setErrs(fe);
