@@ -40,6 +40,7 @@ async function adminShots(page, shot) {
   await shot('admin-services');
   await page.getByTestId('admin-runtime').click();
   await page.getByTestId('plugins').waitFor();
+  await page.getByTestId('generations').waitFor();
   await shot('admin-runtime');
   const admin = await apiAs(page.context(), E.base);
   await eventually(async () => (await admin.get('/admin/rum')).json.pages.length > 0, { timeout: 15000, what: 'RUM samples' });
