@@ -39,8 +39,15 @@ export const scenarios = [
       assert.equal(await curlStatus(t.base, token), 200, 'the new token works with curl');
       const row = page.getByTestId('token-row').filter({ hasText: name });
       await row.waitFor();
-      await row.getByTestId('token-revoke').click();
-      await row.getByTestId('token-revoke-yes').click();
+      // by keyboard: the confirmation takes the focus, Escape gives it back
+      await row.getByTestId('token-revoke').focus();
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() => document.activeElement?.dataset.testid === 'token-revoke-yes');
+      await page.keyboard.press('Escape');
+      await page.waitForFunction(() => document.activeElement?.dataset.testid === 'token-revoke');
+      await page.keyboard.press('Enter');
+      await page.waitForFunction(() => document.activeElement?.dataset.testid === 'token-revoke-yes');
+      await page.keyboard.press('Enter');
       await page.getByTestId('tokens-said').filter({ hasText: 'revoked' }).waitFor();
       await row.waitFor({ state: 'detached' });
       assert.equal(await page.getByTestId('token-created').count(), 0, 'the revoked token is still displayed');
@@ -72,7 +79,7 @@ export const scenarios = [
       await page.getByTestId('sessions-others').click();
       await page.getByTestId('sessions-others-yes').click();
       await page.getByTestId('sessions-said').filter({ hasText: /Signed out of \d+ other/ }).waitFor();
-      assert.equal(await page.getByTestId('session-other').count(), 0);
+      await page.getByTestId('session-other').first().waitFor({ state: 'detached' });
       assert.equal((await otherApi.get('/auth/session')).status, 401, 'the other device is signed out');
 
       const box = page.getByRole('checkbox', { name: /^Requests/ });

@@ -64,7 +64,7 @@ export function Field({ id, label, hint, error, type = 'text', value, onInput, c
 
 // A destructive action in two steps: the button, then "Really …? / Cancel"
 // in its place, with focus on the confirming button and back on the first
-// one when cancelled.
+// one when cancelled (Cancel or Escape).
 export function Confirm({ label, question, confirmLabel, onConfirm, testid, small = true }) {
   const [asking, setAsking] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -76,7 +76,8 @@ export function Confirm({ label, question, confirmLabel, onConfirm, testid, smal
       onClick=${() => setAsking(true)}>${label}</button>`;
   }
   const cancel = () => { setAsking(false); setTimeout(() => first.current && first.current.focus(), 0); };
-  return html`<span class="confirm" role="group" aria-label=${question}>
+  const escape = (e) => { if (e.key === 'Escape') { e.stopPropagation(); cancel(); } };
+  return html`<span class="confirm" role="group" aria-label=${question} onKeyDown=${escape}>
     <span class="confirm-q">${question}</span>
     <button type="button" class=${`${cls} btn-danger`} ref=${yes} disabled=${busy} data-testid=${testid && `${testid}-yes`}
       onClick=${async () => { setBusy(true); try { await onConfirm(); } finally { setBusy(false); setAsking(false); } }}>${confirmLabel || label}</button>

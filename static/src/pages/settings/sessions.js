@@ -21,8 +21,8 @@ export function Sessions() {
     setError(null);
     try {
       const r = await api.post('/account/sessions/revoke-others', {});
-      setSaid(r.revoked ? `Signed out of ${r.revoked} other ${r.revoked === 1 ? 'session' : 'sessions'}.` : 'No other sessions.');
       await list.reload();
+      setSaid(r.revoked ? `Signed out of ${r.revoked} other ${r.revoked === 1 ? 'session' : 'sessions'}.` : 'No other sessions.');
     } catch (e) { setError(e); }
   };
   const rows = list.data ? list.data.sessions : [];
