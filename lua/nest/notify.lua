@@ -51,7 +51,8 @@ end
 
 -- The kinds a user may turn off in their settings (notification_preferences,
 -- migration 0013), by the type's prefix; a type of no kind is always sent.
-M.KINDS = { services = { "service_", "integration_" }, requests = { "request_" }, downloads = { "download_" } }
+M.KINDS = { services = { "service_", "integration_" }, requests = { "request_" },
+            downloads = { "download_", "youtube_" } }   -- the youtube branch sends youtube_completed|failed
 
 function M.kind(type)
   for kind, prefixes in pairs(M.KINDS) do

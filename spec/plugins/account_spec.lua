@@ -87,6 +87,9 @@ describe("plugins/account", function()
     local n = assert(notify.user(uid, { type = "download_completed", title = "spec not muted" }))
     assert.equal("spec not muted", n.title)
     assert.truthy(notify.user(uid, { type = "misc", title = "spec kindless" }))
+    assert.equal("downloads", notify.kind("youtube_failed"))
+    assert.equal("services", notify.kind("service_down"))
+    assert.is_nil(notify.kind("announcement"))
     local rows = assert(db.query("SELECT title FROM notifications WHERE user_id = $1 AND title LIKE 'spec %'", uid))
     local titles = {}
     for _, x in ipairs(rows) do titles[x.title] = true end
