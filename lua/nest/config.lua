@@ -86,7 +86,7 @@ local function defaults()
     plugins = {
       paths = {},                       -- operator plugin dirs, searched first
       enabled = { "health", "ready", "metrics", "ratelimit", "ws", "auth", "admin", "runtime", "rum",
-                  "notifications", "status", "library", "requests", "youtube" },
+                  "notifications", "status", "library", "requests", "youtube", "errors", "serverinfo", "account" },
       settings = {},                    -- per-plugin config, by plugin name
     },
     dev = { watch = false },

@@ -13,7 +13,8 @@
 --     key   = "request:12:available",       -- optional event key: once per user
 --   })
 --   -- n = the notification as the API shows it, or false when `key` was
---   -- already used for this user (nothing stored, nothing pushed); nil, err
+--   -- already used for this user or the user turned this kind off in their
+--   -- settings (M.KINDS; nothing stored, nothing pushed); nil, err
 --   -- on a database error.
 --   local count, err = notify.admins({...})  -- every enabled admin; count newly notified
 --
@@ -48,9 +49,26 @@ function M.shape(row)
   }
 end
 
+-- The kinds a user may turn off in their settings (notification_preferences,
+-- migration 0013), by the type's prefix; a type of no kind is always sent.
+M.KINDS = { services = { "service_", "integration_" }, requests = { "request_" },
+            downloads = { "download_", "youtube_" } }   -- the youtube branch sends youtube_completed|failed
+
+function M.kind(type)
+  for kind, prefixes in pairs(M.KINDS) do
+    for _, p in ipairs(prefixes) do
+      if type:sub(1, #p) == p then return kind end
+    end
+  end
+  return nil
+end
+
+-- Stored unless the user muted the type's kind: one statement either way.
 local INSERT = [[
   INSERT INTO notifications (user_id, type, title, body, link, data, event_key)
-  VALUES ($1, $2, $3, $4, $5, $6, $7)
+  SELECT $1, $2, $3, $4, $5, $6, $7
+  WHERE $8::text IS NULL OR NOT EXISTS (
+    SELECT 1 FROM notification_preferences p WHERE p.user_id = $1 AND $8 = ANY (p.muted))
   ON CONFLICT (user_id, event_key) WHERE event_key IS NOT NULL DO NOTHING
   RETURNING id, type, title, body, link, data, read_at, created_at]]
 
@@ -59,9 +77,9 @@ function M.user(user_id, n)
   assert(type(n) == "table" and type(n.type) == "string" and #n.type <= 64 and n.type:match(TYPE),
     "notify.user: type must match " .. TYPE)
   assert(type(n.title) == "string" and n.title ~= "", "notify.user: title is required")
-  local rows, err = db.query({ INSERT, prepare = "notify_insert" }, user_id, n.type, cut(n.title, 200),
+  local rows, err = db.query({ INSERT, prepare = "notify_insert_v2" }, user_id, n.type, cut(n.title, 200),
     cut(n.body, 2000) or db.null, cut(n.link, 2048) or db.null, n.data or {},
-    n.key and cut(n.key, 200) or db.null)
+    n.key and cut(n.key, 200) or db.null, M.kind(n.type) or db.null)
   if not rows then return nil, err end
   if not rows[1] then return false end
   local shaped = M.shape(rows[1])

@@ -18,20 +18,24 @@ function M.view(row)
   }
 end
 
+-- live sessions and API tokens of the row's user (the list and one user)
+local ACTIVE_SESSIONS = [[(SELECT count(*) FROM session_tokens s WHERE s.user_id = users.id AND s.revoked_at IS NULL
+         AND (s.expires_at IS NULL OR s.expires_at > now())) AS active_tokens]]
+
 local SEARCH = [[($1::text IS NULL OR strpos(lower(username), lower($1)) > 0
                  OR strpos(lower(coalesce(email, '')), lower($1)) > 0)]]
 
--- list(page, per_page, q) -> { users, page, perPage, totalPages, totalResults } | nil, err
+-- list(page, per_page, q) -> { users (each with activeSessions), page, perPage, totalPages, totalResults } | nil, err
 function M.list(page, per_page, q)
   local qp = q or db.null
   local count, err = db.query("SELECT count(*) AS n FROM users WHERE " .. SEARCH, qp)
   if not count then return nil, err end
   local rows
-  rows, err = db.query("SELECT " .. COLUMNS .. " FROM users WHERE " .. SEARCH ..
+  rows, err = db.query("SELECT " .. COLUMNS .. ", " .. ACTIVE_SESSIONS .. " FROM users WHERE " .. SEARCH ..
                        " ORDER BY id LIMIT $2 OFFSET $3", qp, per_page, (page - 1) * per_page)
   if not rows then return nil, err end
   local users = json.array()
-  for i, r in ipairs(rows) do users[i] = M.view(r) end
+  for i, r in ipairs(rows) do users[i] = M.view(r); users[i].activeSessions = r.active_tokens end
   local total = count[1].n
   return { users = users, page = page, perPage = per_page, totalResults = total,
            totalPages = (total + per_page - 1) // per_page }
@@ -39,10 +43,7 @@ end
 
 -- get(id) -> user view (with activeSessions) | nil (unknown) | nil, err
 function M.get(id)
-  local rows, err = db.query("SELECT " .. COLUMNS .. [[,
-      (SELECT count(*) FROM session_tokens s WHERE s.user_id = users.id AND s.revoked_at IS NULL
-         AND (s.expires_at IS NULL OR s.expires_at > now())) AS active_tokens
-    FROM users WHERE id = $1]], id)
+  local rows, err = db.query("SELECT " .. COLUMNS .. ", " .. ACTIVE_SESSIONS .. " FROM users WHERE id = $1", id)
   if not rows then return nil, err end
   if not rows[1] then return nil end
   local v = M.view(rows[1])

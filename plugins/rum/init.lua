@@ -16,6 +16,10 @@
 --   web_vitals_seconds{name, page}   histogram of FCP/LCP/INP/TTFB, seconds
 --   web_vitals_cls{page}             histogram of CLS
 --   web_vitals_rejected_total{reason} refused reports
+-- and stored (plugins/rum/store.lua): hourly histograms in rum_histograms,
+-- the same on every instance and across restarts, read by
+--   GET /api/v1/admin/rum?range=24h|7d   (admins; plugins/rum/summary.lua)
+-- Rows older than keep_days (90) are pruned hourly, once per cluster.
 --
 -- Public (visitors on the sign-in page report too) and rate-limited per IP:
 -- the named limit `rum` of config rate_limits when it exists (applied by the
@@ -26,9 +30,18 @@
 local json = require "nest.json"
 local metrics = require "nest.metrics"
 local rl = require "nest.ratelimit"
+local errors = require "nest.errors"
+local lease = require "nest.lease"
+local log = require "nest.log"
+local timer = require "nest.timer"
+local store = require "plugins.rum.store"
+local summary = require "plugins.rum.summary"
 
-local plugin = { name = "rum", version = "1.0.0", priority = 0,
-                 description = "Web-vitals from the browser (RUM) into histograms" }
+local plugin = { name = "rum", version = "1.1.0", priority = 0,
+                 description = "Web-vitals from the browser (RUM): histograms, stored aggregates, admin view",
+                 schema = { fields = {
+                   keep_days = { type = "number", default = 90, min = 8, max = 3650 },
+                 } } }
 
 local MAX_BODY = 4096
 local MAX_BATCH = 20
@@ -41,9 +54,7 @@ local NAMES = {
   CLS = { max = 100 },
 }
 
--- The web UI's pages (static/src/routes.js PAGE_KEYS).
-local PAGES = { ["/"] = true, ["/library"] = true, ["/requests"] = true, ["/youtube"] = true,
-                ["/admin"] = true, ["/signin"] = true, ["/setup"] = true }
+local PAGES = require("plugins.rum.pages")
 
 local SECONDS_BUCKETS = { 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 3, 4, 5, 8, 12, 20 }
 local CLS_BUCKETS = { 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2 }
@@ -145,6 +156,8 @@ local function handler(own_limit)
       end
       return refuse(res, 400, "VALIDATION_ERROR", "invalid", message, details)
     end
+    local ok, err = store.add(list)
+    if not ok then error(err, 0) end   -- the database is down: 503, the browser's beacon is lost
     for _, e in ipairs(list) do
       if e.name == "CLS" then hist_cls:observe(e.value, e.page)
       else hist_s:observe(e.value / 1000, e.name, e.page) end
@@ -157,11 +170,29 @@ function plugin.routes(r)
   local named = rl.limit("rum") ~= nil
   r:post("/analytics/rum", { auth = "public", csrf = false, body_limit = MAX_BODY,
                              rate = named and "rum" or false }, handler(not named))
+
+  r:get("/admin/rum", { auth = "admin" }, function(req, res)
+    local range = req:query_string("range", { max = 8 }) or "24h"
+    if not summary.RANGES[range] then
+      errors.raise(400, "VALIDATION_ERROR", "range must be 24h or 7d", { field = "range" })
+    end
+    local body, err = summary.build(range)
+    if not body then error(err, 0) end
+    return res:json(body)
+  end)
 end
 
-function plugin.init()
+local function prune(premature, keep_days)
+  if premature or not lease.hold("rum-prune", 1800) then return end
+  local n, err = store.prune(keep_days)
+  if not n then return log.warn("rum: prune failed", { error = tostring(err) }) end
+  if n > 0 then log.info("rum histograms pruned", { rows = n }) end
+end
+
+function plugin.init(_, settings)
   hist_s, hist_cls, rejected = nil, nil, nil
   ensure_metrics()
+  timer.every(3600, prune, (settings or {}).keep_days or 90)
 end
 
 return plugin

@@ -20,7 +20,7 @@
 
 _MN_E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MN_E2E_READY_TIMEOUT=${MN_E2E_READY_TIMEOUT:-30}   # seconds for the server to answer /ready
-MN_E2E_TIMEOUT=${MN_E2E_TIMEOUT:-300}              # seconds for the whole node run
+MN_E2E_TIMEOUT=${MN_E2E_TIMEOUT:-600}              # seconds for the whole node run (the suite takes ~5 min on a loaded 2-core machine)
 
 _mn_e2e_log() { echo "e2e: $*" >&2; }
 

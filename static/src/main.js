@@ -1,10 +1,14 @@
-// main.js — the entry point: renders the app, starts the router, registers
-// the service worker and, once the page has loaded, starts web-vitals.
+// main.js — the entry point: starts reporting uncaught errors, renders the
+// app, starts the router, registers the service worker and, once the page
+// has loaded, starts web-vitals.
 import { html } from 'htm/preact';
 import { render } from 'preact';
 import { App } from './app.js';
 import { startRouter } from './lib/router.js';
 import { startVitals } from './lib/vitals.js';
+import { startErrorReports } from './lib/errors.js';
+
+startErrorReports();
 
 startRouter();
 const root = document.getElementById('app');

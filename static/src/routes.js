@@ -9,11 +9,14 @@ export const ROUTES = [
   { path: '/library', key: 'library', title: 'Library', icon: 'film', feature: 'library' },
   { path: '/requests', key: 'requests', title: 'Requests', icon: 'inbox', feature: 'requests' },
   { path: '/youtube', key: 'youtube', title: 'YouTube', icon: 'download', feature: 'youtube' },
-  { path: '/admin', key: 'admin', title: 'Admin', icon: 'shield', admin: true,
-    soon: 'Managing users, services, monitors and the runtime is coming with the admin work.' },
+  { path: '/admin', key: 'admin', title: 'Admin', icon: 'shield', admin: true },
+  // in the user menu (shell.js), not the main navigation
+  { path: '/settings', key: 'settings', title: 'Settings', icon: 'gear', menu: true },
 ];
 
-export const PAGE_KEYS = ['/', '/library', '/requests', '/youtube', '/admin', '/signin', '/setup'];
+// The RUM endpoint's list (plugins/rum/init.lua PAGES) must match this one;
+// spec/e2e checks the server accepts each of these as itself.
+export const PAGE_KEYS = ['/', '/library', '/requests', '/youtube', '/admin', '/settings', '/signin', '/setup'];
 
 export function findRoute(pathname) {
   if (pathname === '/' || pathname === '') return ROUTES[0];

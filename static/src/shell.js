@@ -129,6 +129,8 @@ function TopBar({ user }) {
       <span class="avatar" aria-hidden="true">${initials(user.username)}</span>
       <span class="user-name" data-testid="user-name">${user.username}</span>
       ${user.role === 'admin' ? html`<span class="badge" data-testid="user-role">admin</span>` : null}
+      <a class="btn btn-icon settings-link" href="/settings" data-testid="settings-link" aria-label="Settings" title="Settings">
+        <${Icon} name="gear" /></a>
     </div>
     <button type="button" class="btn btn-small" data-testid="sign-out" onClick=${signOut}>
       <${Icon} name="out" /><span class="signout-text">Sign out</span></button>
@@ -155,7 +157,7 @@ export function unavailableText(r, f) {
 }
 
 function Nav({ user, current }) {
-  const items = ROUTES.filter((r) => !r.admin || user.role === 'admin');
+  const items = ROUTES.filter((r) => !r.menu && (!r.admin || user.role === 'admin'));
   const st = useStore(status);
   return html`<nav class="nav" aria-label="Main">
     <ul>${items.map((r) => html`<${NavItem} key=${r.key} r=${r} current=${current} f=${r.feature ? feature(st, r.feature) : null} />`)}</ul>

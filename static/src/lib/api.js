@@ -66,6 +66,7 @@ export async function request(method, path, body, opts = {}) {
     message = retryAfter ? `Too many requests — try again in ${retryAfter} s.` : 'Too many requests — try again shortly.';
   }
   const err = new ApiError(res.status, e.code || `HTTP_${res.status}`, message, requestId, retryAfter, e.details);
+  err.body = data;   // answers that are not the error envelope (POST /admin/reload's 409/422)
   if (res.status === 401 && opts.redirect401 !== false && onUnauthorized) onUnauthorized(err);
   throw err;
 }

@@ -15,6 +15,7 @@ const LOADERS = {
   requests: () => import('./requests.js'),
   youtube: () => import('./youtube.js'),
   admin: () => import('./admin.js'),
+  settings: () => import('./settings.js'),
 };
 const loaded = {};
 
