@@ -2,7 +2,7 @@
 -- a few seconds, so a signed-in request costs no database round trip
 -- (issue 16), and their revocation on every instance.
 --
---   authcache.get(key)                 -> info | nil   (key: kind .. ":" .. token hash)
+--   authcache.get(key)                 -> info | nil   (key: the token, one key space per kind)
 --   authcache.epoch()                  -> n: read before a lookup, hand to put
 --   authcache.put(key, info, epoch)    -> keeps info unless a revocation came in
 --                                         since epoch (the lookup may predate it)

@@ -56,12 +56,14 @@ local QUERY = { RESOLVE, prepare = true }
 
 function M.resolve(raw, kind)
   if type(raw) ~= "string" or #raw < 20 or #raw > 200 then return nil end
-  local hash = M.hash(raw)
-  local key = kind .. ":" .. hash
+  -- keyed by the token itself: a hit costs no SHA-256 (the token lives in
+  -- this process' memory as long as the entry, at most 5 s, as it does in
+  -- every request that carries it)
+  local key = kind == "api" and raw or "s" .. raw
   local info = authcache.get(key)
   if info then return info end
   local epoch = authcache.epoch()
-  local rows, err = db.query(QUERY, hash, kind)
+  local rows, err = db.query(QUERY, M.hash(raw), kind)
   if not rows then
     error(setmetatable({ code = err.code == "UNAVAILABLE" and "UNAVAILABLE" or "DB", message = tostring(err) },
       { __tostring = function(e) return e.message end }), 0)
