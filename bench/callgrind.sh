@@ -5,10 +5,11 @@
 # depend on how loaded the machine is, so they are the figure to compare
 # before/after a change on a shared machine (wall-clock throughput is not).
 #   bench/callgrind.sh [REQUESTS=2000] [BINARY=build/medianest]
-# Prints one line per route: "route  Ir/request"; with CALLGRIND_OUT=dir the
+# Prints the idle server's instructions per second (pollers, timers: they run
+# on wall time, which valgrind stretches), then per route the instructions
+# per request with that idle rate subtracted for the time the route ran, and
+# the gross figure (whole process ÷ requests). With CALLGRIND_OUT=dir the
 # per-route profiles are kept there (callgrind_annotate them).
-# Counts are of the whole process while the route is driven (timers and
-# pollers included), divided by the requests: what a request costs the server.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -64,16 +65,30 @@ PY
 }
 
 PID=$(cat "$WORK/mn.pid")
-printf '%-40s %s\n' route Ir/request
+latest() { ls -t "$WORK"/cg.*.* 2>/dev/null | head -1; }
+summary() { awk '/^(summary|totals):/ {print $2; exit}' "$1"; }
+# What the idle server spends per second (pollers, timers): subtracted from
+# each route's count for the time it ran, so the figure is the requests'.
+drive /health 200 -
+callgrind_control -z "$PID" >/dev/null 2>&1
+sleep "${IDLE_SECONDS:-10}"
+callgrind_control -d "$PID" >/dev/null 2>&1; sleep 1
+IDLE_RATE=$(awk -v ir="$(summary "$(latest)")" -v s="${IDLE_SECONDS:-10}" 'BEGIN { printf "%.0f", ir / s }')
+printf 'idle: %d Ir/s\n' "$IDLE_RATE"
+printf '%-40s %12s %12s\n' route Ir/request gross
 for spec in "/health -" "/bench/status -" "/file20k.txt -" "/api/dashboard/status $TOKEN" "/api/v1/auth/session $TOKEN"; do
   read -r path auth <<<"$spec"
   drive "$path" 200 "$auth"                      # warm: caches, JIT-free but lazily built state
   callgrind_control -z "$PID" >/dev/null 2>&1
+  t0=$(date +%s.%N)
   drive "$path" "$N" "$auth"
+  t1=$(date +%s.%N)
   callgrind_control -d "$PID" >/dev/null 2>&1; sleep 1
-  f=$(ls -t "$WORK"/cg.*.* 2>/dev/null | head -1)
-  ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$f")
+  f=$(latest)
+  ir=$(summary "$f")
   label=$path; [ "$auth" != "-" ] && label="$path (Bearer)"
-  printf '%-40s %d\n' "$label" $((ir / N))
+  net=$(awk -v ir="$ir" -v r="$IDLE_RATE" -v t0="$t0" -v t1="$t1" -v n="$N" \
+    'BEGIN { printf "%.0f", (ir - r * (t1 - t0)) / n }')
+  printf '%-40s %12d %12d\n' "$label" "$net" $((ir / N))
   if [ -n "${CALLGRIND_OUT:-}" ]; then mkdir -p "$CALLGRIND_OUT"; cp "$f" "$CALLGRIND_OUT/$(echo "$path" | tr / _).cg"; fi
 done
