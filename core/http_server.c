@@ -9,6 +9,7 @@
  * much is queued for writing (a slow reader) or buffered unparsed.
  */
 #include "http_server.h"
+#include "access_log.h"
 #include "http_static.h"
 
 #include <llhttp.h>
@@ -203,52 +204,18 @@ static int buf_append(char **b, size_t *len, size_t *cap, const char *p, size_t 
     return 0;
 }
 
-static void json_escape_into(char *out, size_t outsz, const char *s, size_t n) {
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 7 < outsz; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') { out[o++] = '\\'; out[o++] = (char)ch; }
-        else if (ch < 0x20 || ch >= 0x7f) o += (size_t)snprintf(out + o, outsz - o, "\\u%04x", ch);
-        else out[o++] = (char)ch;
-    }
-    out[o] = 0;
-}
-
 /* ---- access log --------------------------------------------------------- */
 
 static void access_log(http_request *r) {
     http_server *s = r->c->s;
     if (!s->lim.access_log || !s->log_write) return;
-    double dur = (double)(now_ns() - r->start_ns) / 1e9;
-    int slow = dur > s->lim.slow_request_s;
-    char route[512], ts[40];
-    if (r->route) json_escape_into(route, sizeof route, r->route, strlen(r->route));
-    else {
-        size_t pl;
-        const char *p = http_request_path(r, &pl);
-        json_escape_into(route, sizeof route, p, pl);
-    }
-    struct timespec tv;
-    clock_gettime(CLOCK_REALTIME, &tv);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    size_t tl = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + tl, sizeof ts - tl, ".%03ldZ", tv.tv_nsec / 1000000);
-    char user[80] = "null";
-    if (r->user) {
-        char esc[64];
-        json_escape_into(esc, sizeof esc, r->user, strlen(r->user));
-        snprintf(user, sizeof user, "\"%s\"", esc);
-    }
-    char line[1024];
-    int n = snprintf(line, sizeof line,
-                     "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"method\":\"%s\","
-                     "\"route\":\"%s\",\"status\":%d,\"durationMs\":%.3f,\"bytes\":%zu,"
-                     "\"requestId\":\"%s\",\"userId\":%s,\"ip\":\"%s\"}\n",
-                     ts, slow ? "warn" : "info", slow ? "slow_request" : "request",
-                     r->method ? r->method : "-", route, r->status, dur * 1000.0,
-                     r->bytes_out, r->id, user, r->c->ip);
-    if (n > 0) s->log_write(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, s->log_ud);
+    uint64_t ns = now_ns() - r->start_ns;
+    access_entry e = { r->method, r->route, 0, r->status, ns, r->bytes_out, r->id, r->user, r->c->ip,
+                       (double)ns / 1e9 > s->lim.slow_request_s };
+    if (r->route) e.route_len = strlen(r->route);
+    else e.route = http_request_path(r, &e.route_len);
+    char line[ACCESS_LOG_LINE_MAX];
+    s->log_write(line, access_log_format(line, &e), s->log_ud);
 }
 
 static void log_to_stderr(const char *line, size_t n, void *ud) {

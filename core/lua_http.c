@@ -11,14 +11,17 @@
 #include "lua_http.h"
 #include "http_server.h"
 #include "http_static.h"
+#include "logbuf.h"
 #include "lua_modules.h"
 #include "metrics.h"
 #include "scheduler.h"
 
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HANDLE_MT "nest.http.handle"
 
@@ -26,7 +29,7 @@ typedef struct lh_server {
     http_server *srv;
     http_static *st;
     mn_app *app;
-    FILE *log;
+    logbuf *log;                /* the access log's buffer (a file or stderr) */
     metrics_registry *mreg;     /* the app's; NULL once either side is gone */
     metric *m_duration;         /* http_request_duration_seconds{method,route,status_code} */
     metric *m_inflight;         /* http_requests_in_flight, refreshed by a collector */
@@ -293,7 +296,6 @@ static size_t body_limit(http_request *r, void *ud) {
     return limit;
 }
 
-static void log_to_file(const char *line, size_t n, void *ud) { fwrite(line, 1, n, (FILE *)ud); }
 
 /* ---- request metrics ------------------------------------------------------ */
 
@@ -348,7 +350,7 @@ static void metrics_detach(lh_server *h) {
 static void on_server_closed(void *ud) {
     lh_server *h = ud;
     if (h->st) http_static_close(h->st);
-    if (h->log) fclose(h->log);
+    logbuf_close(h->log);       /* flushes the last lines */
     free(h);
 }
 
@@ -407,10 +409,10 @@ int lua_http_start(mn_app *a, mn_gen *g, const char **err) {
     const char *dir = opt_str(L, idx, "static_dir");
     if (dir && (h->st = http_static_open(dir))) http_server_set_static(h->srv, h->st);
     const char *logf = opt_str(L, idx, "log_file");
-    if (logf && (h->log = fopen(logf, "a"))) {
-        setvbuf(h->log, NULL, _IOLBF, 0);
-        http_server_set_log(h->srv, log_to_file, h->log);
-    }
+    int fd = logf ? open(logf, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
+    if (lim.access_log && (h->log = logbuf_open(app_loop(a), fd >= 0 ? fd : 2, fd >= 0)))
+        http_server_set_log(h->srv, logbuf_write, h->log);
+    else if (fd >= 0) close(fd);
     const char *host = opt_str(L, idx, "host");
     int port = (int)opt_num(L, idx, "port", 8080);
     app_slot_set(a, APP_SLOT_HTTP, h, server_destroy);

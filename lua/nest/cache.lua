@@ -75,8 +75,11 @@ local function encode(v)
   error("nest.cache: cannot store a " .. t, 3)
 end
 
-local function decode(s)
-  local t, p = byte(s, 1), sub(s, 2)
+-- decode(s[, at]): the encoded value starting at index at (default 1), so
+-- a caller holding an envelope need not copy the payload out first.
+local function decode(s, at)
+  at = at or 1
+  local t, p = byte(s, at), sub(s, at + 1)
   if t == 115 then return p end                    -- s
   if t == 105 then return math.tointeger(tonumber(p)) end  -- i
   if t == 110 then return tonumber(p) end          -- n
@@ -192,9 +195,11 @@ end
 -- -> is_envelope, value, fresh_until, stale_until
 local function unwrap(raw)
   if type(raw) ~= "string" then return false, raw end
-  local fu, su, rest = raw:match("^(%d+%.%d+):(%d+%.%d+):(.*)$")
+  -- the payload's position, not a capture of it: matching "(.*)" ran
+  -- Lua's matcher over every byte of a cached body on every hit
+  local fu, su, at = raw:match("^(%d+%.%d+):(%d+%.%d+):()")
   if not fu then return false, raw end
-  return true, decode(rest), tonumber(fu), tonumber(su)
+  return true, decode(raw, at), tonumber(fu), tonumber(su)
 end
 
 local inflight = {}   -- key -> {ev = event, since = seconds}

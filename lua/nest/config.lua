@@ -81,6 +81,7 @@ local function defaults()
       cookie = "mn_session",
       secure_cookie = "auto",           -- "auto": Secure when public_url is https
       pin_poll_interval = 1,            -- at most one plex.tv poll per PIN per this (s)
+      cache_seconds = 5,                -- a resolved session/token is reused this long (0-5 s)
     },
     reload = { drain_timeout = 30, debounce = 0.25 },
     plugins = {

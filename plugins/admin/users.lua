@@ -1,8 +1,10 @@
 -- plugins/admin/users.lua — the users table as the admin screens see it:
 -- list (paged, optional search), one user, change role / disabled, delete.
 -- Disabling a user revokes every session and API token of theirs in the same
--- transaction, so their next request is anonymous (DESIGN 4.1).
+-- transaction, so their next request is anonymous (DESIGN 4.1); every
+-- change reaches the auth cache of every instance (nest.authcache).
 local db = require "nest.db"
+local authcache = require "nest.authcache"
 local json = require "nest.json"
 
 local M = {}
@@ -54,7 +56,7 @@ end
 -- update(id, {role?, disabled?}) -> user view | nil (unknown) | nil, err.
 -- disabled = true also revokes every live session and API token of the user.
 function M.update(id, change)
-  return db.tx(function()
+  local view, err = db.tx(function()
     local disabled = change.disabled
     if disabled == nil then disabled = db.null end
     local rows, err = db.query([[
@@ -73,6 +75,8 @@ function M.update(id, change)
     end
     return M.view(rows[1])
   end)
+  if view then authcache.revoke_user(id) end      -- after the commit
+  return view, err
 end
 
 -- delete(id) -> true | false (unknown) | nil, err. Sessions, tokens,
@@ -81,6 +85,7 @@ end
 function M.delete(id)
   local r, err = db.query("DELETE FROM users WHERE id = $1", id)
   if not r then return nil, err end
+  if r.affected > 0 then authcache.revoke_user(id) end
   return r.affected > 0
 end
 

@@ -8,17 +8,20 @@
 -- "admin". Cookie-authenticated unsafe methods must carry X-CSRF-Token equal
 -- to the session's token; Bearer requests need not (nor routes declared with
 -- opts.csrf = false, e.g. a sendBeacon endpoint that cannot set headers and
--- changes nothing of the user's). Every request looks its
--- token up in PostgreSQL (one indexed query): a revoked token, a disabled
--- user or a logout elsewhere (another instance, `medianest user disable`)
--- takes effect on the very next request. Lookups that find nothing are
--- remembered and bounded per client IP (plugins/auth/guard.lua,
+-- changes nothing of the user's). A token is looked up in PostgreSQL (one
+-- indexed query) and the answer kept for auth.cache_seconds (at most 5;
+-- nest.authcache): a revoked token, a disabled or demoted user or a logout
+-- takes effect at once on this instance, within a second on every other one
+-- (Redis pub/sub, `medianest user ...` included), and within cache_seconds
+-- when Redis is absent. Lookups that find nothing are never cached; they are
+-- remembered and bounded per client IP instead (plugins/auth/guard.lua,
 -- rate_limits.auth_lookup).
 local crypto = require "nest.crypto"
 local json = require "nest.json"
 local config = require "nest.config"
 local errors = require "nest.errors"
 local log = require "nest.log"
+local authcache = require "nest.authcache"
 local sessions = require "plugins.auth.sessions"
 local users = require "plugins.auth.users"
 local setup = require "plugins.auth.setup"
@@ -174,7 +177,14 @@ end
 
 function plugin.init()
   require("nest.timer").every(3600, purge)
+  authcache.configure({ seconds = auth_cfg().cache_seconds })
+  local ok, err = authcache.start()
+  if not ok and err ~= "not configured" then
+    log.warn("auth revocations from other instances arrive only by expiry", { error = tostring(err) })
+  end
 end
+
+function plugin.destroy() authcache.stop() end
 
 -- `serve`: while no user exists, print the one-time setup link.
 function plugin.on_listening(app, port)

@@ -9,8 +9,14 @@
 --   touch(info, days)              -> slides a session's expiry / an api token's last use
 --   revoke(id)                     -> revokes one row
 --   list_api(user_id), revoke_api(user_id, id) -> the user's own tokens only
+--
+-- resolve answers from nest.authcache for up to auth.cache_seconds (5) after
+-- one database lookup; every revocation here goes through authcache so it
+-- takes effect on every instance (see that module for the bounds). A cached
+-- answer is never stale: the lookup that found the refresh due made it.
 local db = require "nest.db"
 local crypto = require "nest.crypto"
+local authcache = require "nest.authcache"
 local users = require "plugins.auth.users"
 
 local M = {}
@@ -46,14 +52,30 @@ SELECT s.id AS session_id, s.kind, s.csrf_token,
    AND (s.expires_at IS NULL OR s.expires_at > now())
    AND u.disabled_at IS NULL]]
 
+local QUERY = { RESOLVE, prepare = true }
+
 function M.resolve(raw, kind)
   if type(raw) ~= "string" or #raw < 20 or #raw > 200 then return nil end
-  local rows, err = db.query({ RESOLVE, prepare = true }, M.hash(raw), kind)
+  -- keyed by the token itself: a hit costs no SHA-256 (the token lives in
+  -- this process' memory as long as the entry, at most 5 s, as it does in
+  -- every request that carries it)
+  local key = kind == "api" and raw or "s" .. raw
+  local info = authcache.get(key)
+  if info then return info end
+  local epoch = authcache.epoch()
+  local rows, err = db.query(QUERY, M.hash(raw), kind)
   if not rows then
     error(setmetatable({ code = err.code == "UNAVAILABLE" and "UNAVAILABLE" or "DB", message = tostring(err) },
       { __tostring = function(e) return e.message end }), 0)
   end
-  return rows[1]
+  info = rows[1]
+  if info then
+    local cached = {}
+    for k, v in pairs(info) do cached[k] = v end
+    cached.stale = false
+    authcache.put(key, cached, epoch)
+  end
+  return info
 end
 
 -- Slide the session's expiry (at most hourly: callers check info.stale).
@@ -68,6 +90,7 @@ end
 
 function M.revoke(id)
   q("UPDATE session_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", id)
+  authcache.revoke_session(id)
 end
 
 function M.list_api(user_id)
@@ -78,6 +101,7 @@ end
 function M.revoke_api(user_id, id)
   local rows = q("UPDATE session_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 "
     .. "AND kind = 'api' AND revoked_at IS NULL RETURNING id", id, user_id)
+  if rows[1] then authcache.revoke_session(rows[1].id) end
   return rows[1] ~= nil
 end
 

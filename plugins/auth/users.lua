@@ -14,6 +14,7 @@
 local db = require "nest.db"
 local json = require "nest.json"
 local secrets = require "nest.secrets"
+local authcache = require "nest.authcache"
 
 local M = {}
 
@@ -74,18 +75,21 @@ function M.set_role(name, role)
   local rows = q("UPDATE users SET role = $2 WHERE lower(username) = lower($1) RETURNING " .. COLS, name, role)
   if not rows[1] then return nil, "no user named '" .. name .. "'" end
   if role == "admin" then M.close_setup() end
+  authcache.revoke_user(rows[1].id)             -- signed-in requests see the new role
   return rows[1]
 end
 
 -- Disable a user and revoke every session and token of theirs, at once.
 function M.disable(name)
-  return db.tx(function()
+  local row, err = db.tx(function()
     local rows = q("UPDATE users SET disabled_at = COALESCE(disabled_at, now()) "
       .. "WHERE lower(username) = lower($1) RETURNING " .. COLS, name)
     if not rows[1] then return nil, "no user named '" .. name .. "'" end
     q("UPDATE session_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", rows[1].id)
     return rows[1]
   end)
+  if row then authcache.revoke_user(row.id) end  -- after the commit: a lookup now finds nothing
+  return row, err
 end
 
 function M.enable(name)

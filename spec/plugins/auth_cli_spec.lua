@@ -8,7 +8,8 @@ local db = require "nest.db"
 
 local function medianest(...)
   local p = assert(proc.spawn({ h.bin(), ... }, { env = {
-    DATABASE_URL = os.getenv("DATABASE_URL"), MEDIANEST_ROOT = h.root, PATH = os.getenv("PATH") } }))
+    DATABASE_URL = os.getenv("DATABASE_URL"), REDIS_URL = os.getenv("REDIS_URL"), MEDIANEST_ROOT = h.root,
+    PATH = os.getenv("PATH") } }))
   local out = {}
   for line in p:lines() do out[#out + 1] = line end
   local code = p:wait()
@@ -88,9 +89,10 @@ describe("medianest user / token", function()
     assert.equal(200, s.status)
     assert.equal(tname, s.json.user.username)
     assert.equal("admin", s.json.user.role)
-    -- disabling the user revokes it at once
+    -- disabling the user revokes it within a second (Redis tells the server's auth cache)
     assert.equal(0, (medianest("user", "disable", tname)))
-    assert.equal(401, ha.bearer(app, out[1]):get("/api/v1/auth/session").status)
+    h.wait_until(function() return ha.bearer(app, out[1]):get("/api/v1/auth/session").status == 401 end,
+      1, 0.02, "the revoked token refused")
     code, _, err = medianest("token", "create", tname)
     assert.equal(1, code)
     assert.truthy(err:find("disabled", 1, true))
