@@ -1,7 +1,7 @@
 -- plugins/admin/users.lua — the users table as the admin screens see it:
 -- list (paged, optional search), one user, change role / disabled, delete.
 -- Disabling a user revokes every session and API token of theirs in the same
--- transaction, so their next request is anonymous (DESIGN 4.1); every
+-- transaction, so their next request is anonymous (docs/auth.md#sessions-tokens-csrf); every
 -- change reaches the auth cache of every instance (nest.authcache).
 local db = require "nest.db"
 local authcache = require "nest.authcache"

@@ -1,5 +1,5 @@
 -- plugins/auth/init.lua — sign-in with Plex, sessions, API tokens, CSRF and
--- the setup link (DESIGN 4.1; docs/auth.md).
+-- the setup link (docs/auth.md).
 --
 -- The before hook (priority 2000: before the rate limiter and every other
 -- hook) turns a session cookie or an `Authorization: Bearer` API token into

@@ -1,4 +1,4 @@
--- plugins/auth/pins.lua — the Plex PIN sign-in (DESIGN 4.1, external-apis.md).
+-- plugins/auth/pins.lua — the Plex PIN sign-in (docs/auth.md#the-flow, external-apis.md).
 --
 --   POST /auth/plex/pin {setupToken?, returnTo?} -> 201 {id, code, authUrl, expiresIn}
 --        + an HttpOnly nonce cookie that binds the PIN to this browser.

@@ -1,5 +1,5 @@
 -- plugins/auth/sessions.lua — browser sessions and personal API tokens
--- (DESIGN 4.1). Both are 32 random bytes shown once (base64url, 43
+-- (docs/auth.md#sessions-tokens-csrf). Both are 32 random bytes shown once (base64url, 43
 -- characters) and stored only as SHA-256 of that string in session_tokens.
 --
 --   create_session(user_id, days)  -> raw, {id, csrf_token}

@@ -1,4 +1,4 @@
--- plugins/auth/setup.lua — the one-time setup link (DESIGN 4.1).
+-- plugins/auth/setup.lua — the one-time setup link (docs/auth.md#setup-the-first-admin).
 --
 -- While no user exists, `serve` makes a setup token (32 random bytes, stored
 -- as SHA-256 in setup_tokens, so every instance sharing the database knows

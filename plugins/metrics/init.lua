@@ -1,5 +1,5 @@
 -- plugins/metrics/init.lua — GET /metrics: every series of the app's
--- registry (nest.metrics) in the Prometheus text format 0.0.4 (DESIGN 3.11).
+-- registry (nest.metrics) as Prometheus text 0.0.4 (docs/architecture.md#metrics-health-logs).
 --
 -- Who may read it: a client on loopback (127.0.0.0/8, ::1, ::ffff:127.x),
 -- or anyone sending `Authorization: Bearer <metrics.token>` (config key

@@ -1,5 +1,5 @@
 -- plugins/rum/init.lua — POST /api/v1/analytics/rum: the browser's
--- web-vitals (DESIGN 4.6), sent by the web UI with navigator.sendBeacon.
+-- web-vitals from the UI's sendBeacon (docs/architecture.md#notifications-and-analytics).
 --
 -- Body (at most 4 KB, Content-Type text/plain — what sendBeacon sends for a
 -- string — or application/json, or none), one metric or a batch:

@@ -1,5 +1,5 @@
 -- plugins/youtube/init.lua — YouTube videos and playlists into Plex as
--- collections (DESIGN 4.5, issue 14): preview a URL, queue a download
+-- collections (docs/youtube.md): preview a URL, queue a download
 -- (per-user hourly limit and disk quota, no duplicate of an active one),
 -- follow it live, cancel, retry, delete; admins see and cancel everyone's.
 -- The queue lives in PostgreSQL and the workers (worker.lua) run yt-dlp,
