@@ -13,7 +13,7 @@ local errors = require "nest.errors"
 local schema = require "nest.schema"
 local invalidate = require "nest.invalidate"
 local services = require "nest.services"
-local users = require "plugins.admin.users"
+local users = require "plugins.auth.users"
 local forms = require "plugins.admin.forms"
 local probes = require "plugins.admin.probes"
 
@@ -67,11 +67,11 @@ function plugin.routes(r, settings)
     local page = req:query_int("page", { default = 1, min = 1, max = 100000 })
     local per_page = req:query_int("perPage", { default = 25, min = 1, max = 100 })
     local q = req:query_string("q", { max = 100 })
-    return res:json(check(users.list(page, per_page, q)))
+    return res:json(check(users.page(page, per_page, q)))
   end)
 
   r:get("/admin/users/{id}", ADMIN, function(req, res)
-    local u = check(users.get(user_id(req)))
+    local u = check(users.details(user_id(req)))
     if not u then errors.raise(404, "NOT_FOUND", "No such user") end
     return res:json(u)
   end)

@@ -1,4 +1,4 @@
--- plugins/auth/users.lua — the users table as sign-in and the shell see it.
+-- plugins/auth/users.lua — the users table: sign-in, the shell and the admin screens.
 -- Used by the plugin and by `medianest user` / `medianest token` (which
 -- require it as plugins.auth.users).
 --
@@ -8,6 +8,11 @@
 --   sign_in(account, plex_token, server_token, opts) -> row | nil, code, message
 --   add(name, role) / set_role(name, role) / disable(name) / enable(name) / list()
 --   server_token(user_id)         -> the user's Plex server access token (plaintext) | nil
+--
+--   page(page, per_page, q) / details(id) / update(id, {role?, disabled?}) / delete(id)
+--                                 the admin screens' view (plugins/admin), by id
+-- The shell's set_role / disable / enable go through update(), like the
+-- admin API: one place revokes sessions and the auth cache everywhere.
 --
 -- Tokens are sealed with nest.secrets under the purposes PLEX_TOKEN and
 -- SERVER_TOKEN below (users.plex_token_enc / users.server_token_enc).
@@ -71,32 +76,20 @@ function M.add(name, role)
   return rows[1]
 end
 
-function M.set_role(name, role)
-  local rows = q("UPDATE users SET role = $2 WHERE lower(username) = lower($1) RETURNING " .. COLS, name, role)
-  if not rows[1] then return nil, "no user named '" .. name .. "'" end
-  if role == "admin" then M.close_setup() end
-  authcache.revoke_user(rows[1].id)             -- signed-in requests see the new role
-  return rows[1]
+-- The shell's commands go through update() below, the admin API's path:
+-- one place revokes sessions and reaches every instance's auth cache.
+local function by_name_then(name, change)
+  local u = M.by_name(name)
+  if not u then return nil, "no user named '" .. name .. "'" end
+  local v, err = M.update(u.id, change)
+  if not v then return nil, tostring(err or "no user named '" .. name .. "'") end
+  return M.by_id(u.id)
 end
 
+function M.set_role(name, role) return by_name_then(name, { role = role }) end
 -- Disable a user and revoke every session and token of theirs, at once.
-function M.disable(name)
-  local row, err = db.tx(function()
-    local rows = q("UPDATE users SET disabled_at = COALESCE(disabled_at, now()) "
-      .. "WHERE lower(username) = lower($1) RETURNING " .. COLS, name)
-    if not rows[1] then return nil, "no user named '" .. name .. "'" end
-    q("UPDATE session_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", rows[1].id)
-    return rows[1]
-  end)
-  if row then authcache.revoke_user(row.id) end  -- after the commit: a lookup now finds nothing
-  return row, err
-end
-
-function M.enable(name)
-  local rows = q("UPDATE users SET disabled_at = NULL WHERE lower(username) = lower($1) RETURNING " .. COLS, name)
-  if not rows[1] then return nil, "no user named '" .. name .. "'" end
-  return rows[1]
-end
+function M.disable(name) return by_name_then(name, { disabled = true }) end
+function M.enable(name) return by_name_then(name, { disabled = false }) end
 
 function M.server_token(user_id)
   local r = q("SELECT server_token_enc FROM users WHERE id = $1", user_id)[1]
@@ -172,5 +165,89 @@ function M.sign_in(account, plex_token, server_token, opts)
   end
   return result
 end
+
+-- ---- the admin screens (plugins/admin) ------------------------------------
+-- page, details, update, delete: by id, with the JSON view of a user. Every
+-- change reaches the auth cache of every instance (nest.authcache).
+
+-- The JSON shape of a user row.
+function M.view(row)
+  return {
+    id = row.id, username = row.username, email = row.email, thumb = row.thumb,
+    role = row.role, disabled = row.disabled_at ~= db.null, disabledAt = row.disabled_at,
+    createdAt = row.created_at, lastLoginAt = row.last_login_at,
+  }
+end
+
+-- live sessions and API tokens of the row's user (the list and one user)
+local ACTIVE_SESSIONS = [[(SELECT count(*) FROM session_tokens s WHERE s.user_id = users.id AND s.revoked_at IS NULL
+         AND (s.expires_at IS NULL OR s.expires_at > now())) AS active_tokens]]
+
+local SEARCH = [[($1::text IS NULL OR strpos(lower(username), lower($1)) > 0
+                 OR strpos(lower(coalesce(email, '')), lower($1)) > 0)]]
+
+-- page(page, per_page, q) -> { users (each with activeSessions), page, perPage, totalPages, totalResults } | nil, err
+function M.page(page, per_page, q)
+  local qp = q or db.null
+  local count, err = db.query("SELECT count(*) AS n FROM users WHERE " .. SEARCH, qp)
+  if not count then return nil, err end
+  local rows
+  rows, err = db.query("SELECT " .. COLS .. ", " .. ACTIVE_SESSIONS .. " FROM users WHERE " .. SEARCH ..
+                       " ORDER BY id LIMIT $2 OFFSET $3", qp, per_page, (page - 1) * per_page)
+  if not rows then return nil, err end
+  local users = json.array()
+  for i, r in ipairs(rows) do users[i] = M.view(r); users[i].activeSessions = r.active_tokens end
+  local total = count[1].n
+  return { users = users, page = page, perPage = per_page, totalResults = total,
+           totalPages = (total + per_page - 1) // per_page }
+end
+
+-- details(id) -> user view (with activeSessions) | nil (unknown) | nil, err
+function M.details(id)
+  local rows, err = db.query("SELECT " .. COLS .. ", " .. ACTIVE_SESSIONS .. " FROM users WHERE id = $1", id)
+  if not rows then return nil, err end
+  if not rows[1] then return nil end
+  local v = M.view(rows[1])
+  v.activeSessions = rows[1].active_tokens
+  return v
+end
+
+-- update(id, {role?, disabled?}) -> user view | nil (unknown) | nil, err.
+-- disabled = true also revokes every live session and API token of the user.
+function M.update(id, change)
+  local view, err = db.tx(function()
+    local disabled = change.disabled
+    if disabled == nil then disabled = db.null end
+    local rows, err = db.query([[
+      UPDATE users SET
+        role = coalesce($2, role),
+        disabled_at = CASE WHEN $3::boolean IS NULL THEN disabled_at
+                           WHEN $3::boolean THEN coalesce(disabled_at, now())
+                           ELSE NULL END
+      WHERE id = $1 RETURNING ]] .. COLS, id, change.role or db.null, disabled)
+    if not rows then return nil, err end
+    if not rows[1] then return false end
+    if change.role == "admin" then M.close_setup() end   -- an admin exists: no setup link
+    if change.disabled == true then
+      local r, rerr = db.query([[UPDATE session_tokens SET revoked_at = now()
+                                 WHERE user_id = $1 AND revoked_at IS NULL]], id)
+      if not r then return nil, rerr end
+    end
+    return M.view(rows[1])
+  end)
+  if view then authcache.revoke_user(id) end      -- after the commit
+  return view, err
+end
+
+-- delete(id) -> true | false (unknown) | nil, err. Sessions, tokens,
+-- downloads and notifications go with the user (ON DELETE CASCADE); requests
+-- and audit columns keep their rows with the user set to NULL.
+function M.delete(id)
+  local r, err = db.query("DELETE FROM users WHERE id = $1", id)
+  if not r then return nil, err end
+  if r.affected > 0 then authcache.revoke_user(id) end
+  return r.affected > 0
+end
+
 
 return M
