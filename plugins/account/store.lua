@@ -1,6 +1,7 @@
 -- plugins/account/store.lua — a signed-in user's own sessions (browser
 -- sign-ins; API tokens are plugins/auth's) and notification preferences.
 -- Every query is scoped to the user: another user's session id is unknown.
+local authcache = require "nest.authcache"
 local db = require "nest.db"
 local json = require "nest.json"
 
@@ -25,18 +26,23 @@ function M.sessions(user_id, current)
   return out
 end
 
+-- The ended sessions leave the auth cache of every instance (nest.authcache)
+-- at once, not when their cached lookup expires.
+local function forget(rows)
+  for _, row in ipairs(rows) do authcache.revoke_session(row.id) end
+  return #rows
+end
+
 -- revoke(user_id, id) -> true | false (not theirs, or already ended)
 function M.revoke(user_id, id)
-  local r = check(db.query([[UPDATE session_tokens SET revoked_at = now()
-    WHERE id = $1 AND user_id = $2 AND kind = 'session' AND revoked_at IS NULL]], id, user_id))
-  return r.affected > 0
+  return forget(check(db.query([[UPDATE session_tokens SET revoked_at = now()
+    WHERE id = $1 AND user_id = $2 AND kind = 'session' AND revoked_at IS NULL RETURNING id]], id, user_id))) > 0
 end
 
 -- revoke_others(user_id, keep_id) -> how many ended
 function M.revoke_others(user_id, keep)
-  local r = check(db.query([[UPDATE session_tokens SET revoked_at = now()
-    WHERE user_id = $1 AND kind = 'session' AND revoked_at IS NULL AND id <> $2]], user_id, keep or 0))
-  return r.affected
+  return forget(check(db.query([[UPDATE session_tokens SET revoked_at = now()
+    WHERE user_id = $1 AND kind = 'session' AND revoked_at IS NULL AND id <> $2 RETURNING id]], user_id, keep or 0)))
 end
 
 -- muted(user_id) -> list of kinds turned off

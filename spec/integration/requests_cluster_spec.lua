@@ -40,7 +40,8 @@ describe("requests across two instances", function()
       end
       return n
     end
-    local got = webhooks(env.app) > 0
+    -- the access log is buffered (flushed within 100 ms)
+    local got = pcall(h.wait_until, function() return webhooks(env.app) > 0 end, 5)
     assert.equal(0, webhooks(other), "the other instance got the webhook")
     assert.is_true(got, "env.app logged no webhook")
     ws:close()
