@@ -27,6 +27,8 @@ local plugin = {
 }
 
 local ADMIN = { auth = "admin" }
+-- what the forms below send: a user's role, a service's settings
+local ADMIN_FORM = { auth = "admin", body_limit = 16 * 1024 }
 
 local function check(v, err)
   if v == nil and err ~= nil then error(err, 0) end   -- a database failure: the server answers 500/503
@@ -76,7 +78,7 @@ function plugin.routes(r, settings)
     return res:json(u)
   end)
 
-  r:patch("/admin/users/{id}", ADMIN, function(req, res)
+  r:patch("/admin/users/{id}", ADMIN_FORM, function(req, res)
     local id = user_id(req)
     local body = req:json()
     local change, err = schema.validate(PATCH_USER, body, "body")
@@ -118,7 +120,7 @@ function plugin.routes(r, settings)
     return res:json(view(service_name(req)))
   end)
 
-  r:put("/admin/services/{name}", ADMIN, function(req, res)
+  r:put("/admin/services/{name}", ADMIN_FORM, function(req, res)
     local name = service_name(req)
     local fields, errs = forms.parse(name, req:json())
     if not fields then
@@ -130,7 +132,7 @@ function plugin.routes(r, settings)
     return res:json(view(name))
   end)
 
-  r:post("/admin/services/{name}/test", ADMIN, function(req, res)
+  r:post("/admin/services/{name}/test", { auth = "admin", body_limit = 1024 }, function(req, res)
     return res:json(probes.run(service_name(req), test_timeout))
   end)
 end
