@@ -242,3 +242,28 @@ describe("the HTTP parser", function()
     s.conn:close()
   end)
 end)
+
+describe("durations", function()
+  -- libuv's timers count whole, truncated milliseconds of a coarse clock;
+  -- request durations use uv_hrtime(). A sleep must not end early by the
+  -- latter, or a 0.2 s handler logs durationMs 199.
+  it("a sleep never ends before its time by the clock request durations use", function()
+    local napp = require "nest.core.app"
+    local timer = require "nest.timer"
+    -- a busy loop (as under load, or the sanitizers) wakes often, so a
+    -- timer fires as soon as the loop's clock says so, not when epoll's
+    -- timeout would have run out
+    local busy = true
+    timer.at(0, function() while busy do timer.sleep(0) end end)
+    local early, worst = 0, math.huge
+    for _ = 1, 100 do
+      local t0 = napp.hrtime()
+      timer.sleep(0.003)
+      local took = napp.hrtime() - t0
+      if took < 0.003 then early = early + 1 end
+      worst = math.min(worst, took)
+    end
+    busy = false
+    assert(early == 0, ("%d of 100 sleeps of 3 ms ended early (shortest %.3f ms)"):format(early, worst * 1000))
+  end)
+end)
