@@ -721,6 +721,7 @@ static int on_header_field_complete(llhttp_t *p) {
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
     http_request *r = cur(p);
     http_conn *c = p->data;
+    if (n == 0) return 0;     /* an empty value: llhttp hands it over at the next line */
     if (value_folded(c, at) || memchr(at, '\r', n) || memchr(at, '\n', n) || memchr(at, 0, n))
         return strict_reject(p, "Folded or malformed header value");
     c->span_end = at + n;

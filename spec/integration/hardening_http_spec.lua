@@ -6,6 +6,7 @@
 -- served promptly.
 local h = require "spec.helpers"
 local hh = require "spec.helpers_hardening_http"
+local timer = require "nest.timer"
 
 local function pipeline(path, n)
   local one = "GET " .. path .. " HTTP/1.1\r\nHost: spec\r\n\r\n"
@@ -234,6 +235,25 @@ describe("the HTTP parser", function()
       assert_closed(s)
     end)
   end
+
+  it("still takes empty header values and values cut across reads", function()
+    local s = app:raw()
+    assert(s.conn:write("GET /health HTTP/1.1\r\nHost: spec\r\nAccept: \r\nX-Empty:\r\nX-Cut: ab"))
+    timer.sleep(0.05)   -- nothing to await: the server has simply read the first part by then
+    assert(s.conn:write("cd\r\n\r\n"))
+    assert.equal(200, assert(s:read_response()).status)
+    s.conn:close()
+  end)
+
+  it("answers 400 to an obs-fold cut across reads", function()
+    local s = app:raw()
+    assert(s.conn:write("GET /health HTTP/1.1\r\nHost: spec\r\nX-A: a\r\n"))
+    timer.sleep(0.05)   -- as above: the fold must arrive in a read of its own
+    assert(s.conn:write(" b\r\n\r\n"))
+    local r = assert(s:read_response({ timeout = 2 }))
+    assert.equal(400, r.status)
+    assert_closed(s)
+  end)
 
   it("still takes HTTP/1.0 without Host", function()
     local s = app:raw()
