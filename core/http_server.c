@@ -69,6 +69,7 @@ struct http_conn {
     int handling;             /* req is with the handler */
     int in_process;           /* inside conn_process: no re-entry */
     int closing, reading, close_after, err_status, send_stalled;
+    size_t send_mark;         /* bytes queued when the send timer was armed */
     const char *err_message;  /* for err_status, when the reason's phrase is not enough */
     http_peer_slot *peer;     /* this address's count (NULL: not counted) */
     /* strict parsing (llhttp 8 is lenient where nginx is not): the bytes
@@ -291,9 +292,21 @@ static void maybe_resume_reading(http_conn *c);
 static size_t write_queued(http_conn *c) { return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp); }
 static int write_blocked(http_conn *c) { return write_queued(c) >= c->s->lim.write_high_water; }
 
+static void arm_send_timer(http_conn *c);
+
+/* Nothing taken for send_timeout: close, dropping what is queued. A client
+ * that took part of a large write meanwhile (the queue shrank) is slow,
+ * not stuck: it gets another send_timeout. */
 static void on_send_timeout(uv_timer_t *t) {
     http_conn *c = t->data;
-    conn_close(c);   /* what is queued can never be delivered: drop it */
+    if (!write_blocked(c)) { c->send_stalled = 0; return; }   /* under the mark: not stalled */
+    if (write_queued(c) < c->send_mark) { arm_send_timer(c); return; }
+    conn_close(c);
+}
+
+static void arm_send_timer(http_conn *c) {
+    c->send_mark = write_queued(c);
+    uv_timer_start(&c->send_timer, on_send_timeout, c->s->lim.send_timeout_ms, 0);
 }
 
 /* The send timer runs while the queue is over the mark; progress (a write
@@ -305,7 +318,7 @@ static void watch_send(http_conn *c, int progress) {
         c->send_stalled = 0;
     } else if (!c->send_stalled || progress) {
         c->send_stalled = 1;
-        uv_timer_start(&c->send_timer, on_send_timeout, c->s->lim.send_timeout_ms, 0);
+        arm_send_timer(c);
     }
 }
 

@@ -51,6 +51,38 @@ local function assert_closed(s)
   assert.is_nil(err)
 end
 
+describe("a slow reader", function()
+  it("is not closed by send_timeout while it takes part of a large answer", function()
+    local app = h.start_fixtures({ "echo" }, { http = { send_timeout = 1 } })
+    local n = 8 * 1024 * 1024
+    local s = app:raw()
+    s.conn:pause()
+    assert(s.conn:write(h.request_bytes("GET", "/echo/text?n=" .. n)))
+    -- about 2 MiB/s: the one 8 MiB write stays queued over the mark far
+    -- longer than send_timeout, yet some of it is taken all the time
+    local got, t0 = 0, require("nest.core.app").hrtime()
+    local head
+    while got < n do
+      s.conn:resume()
+      local data, err = s.conn:read(2)
+      s.conn:pause()
+      assert(data, ("the server closed a reader that was taking its answer (%d bytes in, %.2f s): %s"):format(got, require("nest.core.app").hrtime() - t0, tostring(err)))
+      if not head then
+        local i = data:find("\r\n\r\n", 1, true)
+        head, data = data:sub(1, i), data:sub(i + 4)
+      end
+      got = got + #data
+      timer.sleep(#data / (2 * 1024 * 1024))
+    end
+    local took = require("nest.core.app").hrtime() - t0
+    s.conn:close()
+    app:stop()
+    assert.matches("^HTTP/1.1 200", head)
+    assert.equal(n, got)
+    assert(took > 1, ("the answer took %.2f s: the reader was not slow"):format(took))
+  end)
+end)
+
 describe("request bodies", function()
   local app
   setup(function()
