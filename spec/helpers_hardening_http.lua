@@ -22,6 +22,22 @@ function M.rss_mb()
   return tonumber(s:match("VmRSS:%s*(%d+)")) / 1024
 end
 
+-- Under AddressSanitizer freed memory waits in a quarantine (256 MiB by
+-- default) before it is reused, and stays resident meanwhile: RSS bounds
+-- get that much slack there. The plain build is where the bounds bite.
+local function sanitized()
+  local maps = h.read_file("/proc/self/maps") or ""
+  return maps:find("libasan", 1, true) ~= nil
+end
+M.rss_slack_mb = sanitized() and 256 or 0
+
+-- assert_rss_growth(base, peak, bound_mb, what)
+function M.assert_rss_growth(base, peak, bound, what)
+  local limit = bound + M.rss_slack_mb
+  assert(peak - base < limit, ("%s: RSS grew %.1f MiB (from %.1f to %.1f), over %d MiB"):format(
+    what, peak - base, base, peak, limit))
+end
+
 -- attack(app, chunk, opts) -> attacker. A connection of its own that writes
 -- `chunk` (a string, or a function returning the next one, nil to stop)
 -- again and again from its own task, never reading. attacker.sent counts

@@ -36,7 +36,7 @@ describe("HTTP pipelining without reading", function()
         -- the server stops reading: the attacker's writes stall well before
         -- it got to send what four seconds at loopback speed would carry
         assert(sent < 64 * 1024 * 1024, ("the server read %.1f MiB"):format(sent / 2 ^ 20))
-        assert(peak - base < 48, ("RSS grew %.1f MiB (from %.1f to %.1f)"):format(peak - base, base, peak))
+        hh.assert_rss_growth(base, peak, 48, case[1])
         -- a connection that stays over its marks is closed
         h.wait_until(function() return a.ended end, 5, 0.05, "the server to close the stalled connection")
         a.stop()
@@ -151,7 +151,7 @@ describe("request bodies", function()
       refused, peak - base, slowest * 1000))
     -- 32 MiB in flight is four bodies; the rest are refused
     assert(refused >= 20, refused .. " refused")
-    assert(peak - base < 96, ("RSS grew %.1f MiB"):format(peak - base))
+    hh.assert_rss_growth(base, peak, 96, "bodies")
     -- the budget is given back: a body fits again
     h.wait_until(function()
       local r = app:post("/echo", nil, { body = ("c"):rep(1024 * 1024) })
@@ -216,7 +216,7 @@ describe("connections per client address", function()
     assert.equal(200, assert(r).status)
     assert(took < 1)
     assert.equal(200, refused)
-    assert(grew < 16, ("RSS grew %.1f MiB"):format(grew))
+    hh.assert_rss_growth(0, grew, 16, "connections")
     -- a slot comes back when a held connection goes
     held[1].conn:close()
     h.wait_until(function()
