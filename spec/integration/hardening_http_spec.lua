@@ -7,6 +7,7 @@
 local h = require "spec.helpers"
 local hh = require "spec.helpers_hardening_http"
 local timer = require "nest.timer"
+local napp = require "nest.core.app"
 
 local function pipeline(path, n)
   local one = "GET " .. path .. " HTTP/1.1\r\nHost: spec\r\n\r\n"
@@ -60,13 +61,13 @@ describe("a slow reader", function()
     assert(s.conn:write(h.request_bytes("GET", "/echo/text?n=" .. n)))
     -- about 2 MiB/s: the one 8 MiB write stays queued over the mark far
     -- longer than send_timeout, yet some of it is taken all the time
-    local got, t0 = 0, require("nest.core.app").hrtime()
+    local got, t0 = 0, napp.hrtime()
     local head
     while got < n do
       s.conn:resume()
       local data, err = s.conn:read(2)
       s.conn:pause()
-      assert(data, ("the server closed a reader that was taking its answer (%d bytes in, %.2f s): %s"):format(got, require("nest.core.app").hrtime() - t0, tostring(err)))
+      assert(data, ("the server closed a reader that was taking its answer (%d bytes in, %.2f s): %s"):format(got, napp.hrtime() - t0, tostring(err)))
       if not head then
         local i = data:find("\r\n\r\n", 1, true)
         head, data = data:sub(1, i), data:sub(i + 4)
@@ -74,7 +75,7 @@ describe("a slow reader", function()
       got = got + #data
       timer.sleep(#data / (2 * 1024 * 1024))
     end
-    local took = require("nest.core.app").hrtime() - t0
+    local took = napp.hrtime() - t0
     s.conn:close()
     app:stop()
     assert.matches("^HTTP/1.1 200", head)
@@ -161,7 +162,7 @@ describe("request bodies", function()
 end)
 
 describe("public routes that take bodies", function()
-  it("declare small limits, and every route that reads a body declares one", function()
+  it("declare limits of at most 64 KiB in the shipped plugins (demo mode included)", function()
     local config = require "nest.config"
     local server = require "nest.server"
     local cfg = assert(config.load({ root = h.root, overrides_json = '{"demo":true}' }))
@@ -300,8 +301,6 @@ describe("durations", function()
   -- request durations use uv_hrtime(). A sleep must not end early by the
   -- latter, or a 0.2 s handler logs durationMs 199.
   it("a sleep never ends before its time by the clock request durations use", function()
-    local napp = require "nest.core.app"
-    local timer = require "nest.timer"
     -- a busy loop (as under load, or the sanitizers) wakes often, so a
     -- timer fires as soon as the loop's clock says so, not when epoll's
     -- timeout would have run out
