@@ -799,7 +799,13 @@ static int admit_body(http_conn *c, http_request *r) {
         return -1;
     }
     if (!chunked && p->content_length > limit) { c->err_status = 413; return -1; }
-    return chunked ? 0 : body_reserve(c, r, (size_t)p->content_length);
+    if (chunked) return 0;
+    if (body_reserve(c, r, (size_t)p->content_length) < 0) return -1;
+    /* the size is known: one buffer, no doubling past it (pages are only
+     * made resident as the body arrives) */
+    r->body = malloc((size_t)p->content_length);
+    r->body_cap = r->body ? (size_t)p->content_length : 0;
+    return 0;
 }
 
 static int on_headers_complete(llhttp_t *p) {
