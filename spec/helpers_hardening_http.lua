@@ -68,6 +68,25 @@ function M.attack(app, chunk, opts)
   return a
 end
 
+-- shipped_routes() -> router:list() of the shipped plugins as `serve --demo`
+-- enables them (demo upstreams and bench included), built as `medianest
+-- check` builds them. Built with a module cache of its own (a fresh
+-- nest.config among them) that is thrown away afterwards, so the spec
+-- process's config and plugin modules stay as other specs left them.
+function M.shipped_routes()
+  local before = {}
+  for k, v in pairs(package.loaded) do before[k] = v end
+  package.loaded["nest.config"], package.loaded["nest.server"] = nil, nil
+  local ok, res = pcall(function()
+    local cfg = assert(require("nest.config").load({ root = h.root, overrides_json = '{"demo":true}' }))
+    return assert(require("nest.server").build(cfg, { check = true })).router:list()
+  end)
+  for k in pairs(package.loaded) do if before[k] == nil then package.loaded[k] = nil end end
+  for k, v in pairs(before) do package.loaded[k] = v end
+  if not ok then error(res, 2) end
+  return res
+end
+
 -- time(fn) -> seconds fn took, and what it returned.
 function M.time(fn)
   local t0 = napp.hrtime()

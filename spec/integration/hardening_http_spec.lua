@@ -163,12 +163,8 @@ end)
 
 describe("public routes that take bodies", function()
   it("declare limits of at most 64 KiB in the shipped plugins (demo mode included)", function()
-    local config = require "nest.config"
-    local server = require "nest.server"
-    local cfg = assert(config.load({ root = h.root, overrides_json = '{"demo":true}' }))
-    local built = assert(server.build(cfg, { check = true }))
     local public = 0
-    for _, r in ipairs(built.router:list()) do
+    for _, r in ipairs(hh.shipped_routes()) do
       if r.body_limit then
         assert(r.method ~= "GET", r.path)
         if r.auth == "public" then
