@@ -12,11 +12,12 @@
  * hard cap and reading stops while unparsed requests fill it (with
  * hysteresis), parsing stops while answers queued for writing are above
  * the high-water mark (a client that pipelines and never reads), and one
- * that stays there without taking any of it for send_timeout is closed.
+ * that stays over either mark with nothing moving for send_timeout is
+ * closed.
  * Bodies are refused before they are read unless the handler's body_limit
  * admits them, and all bodies in flight share one global budget. One timer
- * per connection enforces the header and idle timeouts, another the send
- * timeout; a per-address cap (http_peers) keeps one client from taking
+ * per connection enforces the header and idle timeouts, another the stall
+ * (send) timeout; a per-address cap (http_peers) keeps one client from taking
  * every connection slot.
  */
 #include "http_server.h"
@@ -61,15 +62,15 @@ struct http_request {
 struct http_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
-    uv_timer_t send_timer;    /* runs while answers are queued over the mark */
+    uv_timer_t stall_timer;   /* runs while the connection is over a mark */
     http_server *s;
     llhttp_t parser;
     http_request *req;        /* being parsed or being handled */
     char *in; size_t in_off, in_len, in_cap;   /* unparsed: in[in_off..in_len) */
     int handling;             /* req is with the handler */
     int in_process;           /* inside conn_process: no re-entry */
-    int closing, reading, close_after, err_status, send_stalled;
-    size_t send_mark;         /* bytes queued when the send timer was armed */
+    int closing, reading, close_after, err_status, stalled;
+    size_t queued_mark, held_mark;   /* write queue and unparsed input when the stall timer was armed */
     const char *err_message;  /* for err_status, when the reason's phrase is not enough */
     http_peer_slot *peer;     /* this address's count (NULL: not counted) */
     /* strict parsing (llhttp 8 is lenient where nginx is not): the bytes
@@ -292,33 +293,44 @@ static void maybe_resume_reading(http_conn *c);
 static size_t write_queued(http_conn *c) { return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp); }
 static int write_blocked(http_conn *c) { return write_queued(c) >= c->s->lim.write_high_water; }
 
-static void arm_send_timer(http_conn *c);
+static size_t unparsed(http_conn *c);
+static size_t input_high_water(http_server *s);
 
-/* Nothing taken for send_timeout: close, dropping what is queued. A client
- * that took part of a large write meanwhile (the queue shrank) is slow,
- * not stuck: it gets another send_timeout. */
-static void on_send_timeout(uv_timer_t *t) {
+/* Over a mark: answers queued over write_high_water (a client that does
+ * not read), or unparsed requests held over the input mark. */
+static int over_marks(http_conn *c) {
+    return write_blocked(c) || unparsed(c) >= input_high_water(c->s);
+}
+
+static void arm_stall_timer(http_conn *c);
+
+/* Over a mark for send_timeout with nothing moving: close, dropping what
+ * is queued. A client that took part of a large write meanwhile (the queue
+ * shrank), or whose held requests are being answered (the input shrank),
+ * is slow, not stuck: it gets another send_timeout. */
+static void on_stall_timeout(uv_timer_t *t) {
     http_conn *c = t->data;
-    if (!write_blocked(c)) { c->send_stalled = 0; return; }   /* under the mark: not stalled */
-    if (write_queued(c) < c->send_mark) { arm_send_timer(c); return; }
+    if (!over_marks(c)) { c->stalled = 0; return; }
+    if (write_queued(c) < c->queued_mark || unparsed(c) < c->held_mark) { arm_stall_timer(c); return; }
     conn_close(c);
 }
 
-static void arm_send_timer(http_conn *c) {
-    c->send_mark = write_queued(c);
-    uv_timer_start(&c->send_timer, on_send_timeout, c->s->lim.send_timeout_ms, 0);
+static void arm_stall_timer(http_conn *c) {
+    c->queued_mark = write_queued(c);
+    c->held_mark = unparsed(c);
+    uv_timer_start(&c->stall_timer, on_stall_timeout, c->s->lim.send_timeout_ms, 0);
 }
 
-/* The send timer runs while the queue is over the mark; progress (a write
- * completed) starts it over, as nginx's send_timeout does. */
-static void watch_send(http_conn *c, int progress) {
+/* The stall timer runs while the connection is over a mark; progress (a
+ * write completed) starts it over, as nginx's send_timeout does. */
+static void watch_stall(http_conn *c, int progress) {
     if (c->closing) return;
-    if (!write_blocked(c)) {
-        if (c->send_stalled) uv_timer_stop(&c->send_timer);
-        c->send_stalled = 0;
-    } else if (!c->send_stalled || progress) {
-        c->send_stalled = 1;
-        arm_send_timer(c);
+    if (!over_marks(c)) {
+        if (c->stalled) uv_timer_stop(&c->stall_timer);
+        c->stalled = 0;
+    } else if (!c->stalled || progress) {
+        c->stalled = 1;
+        arm_stall_timer(c);
     }
 }
 
@@ -329,7 +341,7 @@ static void on_write(uv_write_t *w, int status) {
     free(wr);
     if (status < 0) { conn_close(c); return; }
     if (c->closing) return;
-    watch_send(c, 1);
+    watch_stall(c, 1);
     http_request *r = c->req;
     if (r && r->drain_cb && !write_blocked(c)) {
         void (*cb)(http_request *, int, void *) = r->drain_cb;
@@ -355,7 +367,7 @@ static int conn_write(http_conn *c, char *data, size_t n) {
     uv_buf_t b = uv_buf_init(data, (unsigned)n);
     int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc < 0) { free(data); free(wr); conn_close(c); return rc; }
-    watch_send(c, 0);
+    watch_stall(c, 0);
     return rc;
 }
 
@@ -967,6 +979,7 @@ static void maybe_resume_reading(http_conn *c) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
+    watch_stall(c, 0);
 }
 
 /* ---- connection lifecycle ----------------------------------------------- */
@@ -1013,7 +1026,7 @@ static void conn_close(http_conn *c) {
     c->peer = NULL;
     s->conns_closing++;      /* the server outlives these close callbacks */
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
-    uv_close((uv_handle_t *)&c->send_timer, on_conn_closed);
+    uv_close((uv_handle_t *)&c->stall_timer, on_conn_closed);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -1025,8 +1038,8 @@ static void on_connection(uv_stream_t *ls, int status) {
     c->s = s;
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
-    uv_timer_init(s->loop, &c->send_timer);
-    c->tcp.data = c->timer.data = c->send_timer.data = c;
+    uv_timer_init(s->loop, &c->stall_timer);
+    c->tcp.data = c->timer.data = c->stall_timer.data = c;
     c->handles_open = 3;
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;

@@ -27,8 +27,9 @@ typedef struct http_limits {
     unsigned idle_timeout_ms;    /* keep-alive idle: 60 s -> close */
     unsigned max_connections;    /* over it: 503 and close */
     unsigned max_connections_per_ip; /* one address (IPv6: /64) over it: 429 and close; 0 = no cap */
-    unsigned send_timeout_ms;    /* answers queued over write_high_water and none of
-                                    it taken for this long: close (60 s) */
+    unsigned send_timeout_ms;    /* over a mark (answers queued over write_high_water,
+                                    or unparsed requests over the input mark) with
+                                    nothing moving for this long: close (60 s) */
     size_t gzip_min_bytes;       /* compress dynamic bodies from this size */
     size_t write_high_water;     /* stop reading and parsing while more is queued to write */
     double slow_request_s;       /* access log: warn as slow_request above it */

@@ -62,6 +62,7 @@ function M.attack(app, chunk, opts)
     a.ended = true
   end)
   function a.stop()
+    if a.stopped then return end
     a.stopped = true
     conn:close()
   end

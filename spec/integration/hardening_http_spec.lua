@@ -27,6 +27,7 @@ describe("HTTP pipelining without reading", function()
       function()
         local base = hh.rss_mb()
         local a = hh.attack(app, pipeline(case[2]))
+        finally(a.stop)
         local slowest = 0
         local peak = hh.watch_rss(4, function()
           slowest = math.max(slowest, hh.assert_served(app, "/health", 1))
@@ -51,6 +52,35 @@ local function assert_closed(s)
   assert.equal("", rest or "")
   assert.is_nil(err)
 end
+
+describe("HTTP pipelining behind a slow request", function()
+  it("reads no further than the input mark and closes a connection held over it", function()
+    local app = h.start_fixtures({ "echo" }, { http = { send_timeout = 1 } })
+    finally(function() app:stop() end)
+    local base = hh.rss_mb()
+    local first = true
+    local a = hh.attack(app, function()
+      if first then first = false return h.request_bytes("GET", "/echo/sleep?s=30&key=held") end
+      return pipeline("/health")
+    end)
+    finally(a.stop)
+    h.wait_until(function() return app:get("/echo/state").json.started.held end, 5, 0.01, "the slow request")
+    local slowest = 0
+    local peak = hh.watch_rss(1.5, function()
+      slowest = math.max(slowest, hh.assert_served(app, "/health", 1))
+    end)
+    local sent = a.sent
+    print(("\n  behind a slow request: sent %.1f MiB, RSS +%.1f MiB, other client <= %.0f ms"):format(
+      sent / 2 ^ 20, peak - base, slowest * 1000))
+    h.wait_until(function() return a.ended end, 5, 0.05, "the server to close the held connection")
+    a.stop()
+    local state = app:get("/echo/state").json
+    -- the server read its input mark (16 KiB + 256 KiB) and the kernel's buffers, no more
+    assert(sent < 16 * 1024 * 1024, ("the server read %.1f MiB"):format(sent / 2 ^ 20))
+    hh.assert_rss_growth(base, peak, 16, "held requests")
+    assert.is_nil(state.resumed.held, "the slow request was cancelled with its connection")
+  end)
+end)
 
 describe("a slow reader", function()
   it("is not closed by send_timeout while it takes part of a large answer", function()
@@ -124,6 +154,7 @@ describe("request bodies", function()
     -- 24 clients each announce 8 MiB (under the route's limit) and send all
     -- of it but the last byte, so the server would hold every body at once
     local attackers = {}
+    finally(function() for _, a in ipairs(attackers) do a.stop() end end)
     for i = 1, 24 do
       local head = "POST /echo HTTP/1.1\r\nHost: spec\r\nContent-Length: " .. (#big + 1) .. "\r\n\r\n"
       local parts = { head, big }
