@@ -2,14 +2,27 @@
  *
  * Each connection reads into its own input buffer (libuv's alloc callback
  * hands out the free tail of it, so bytes are never copied on the way in)
- * and parses from there. A complete request pauses the parser; it is handed
- * to the handler and the connection parses nothing more until it has been
- * answered, so pipelined requests are answered in order. One timer per
- * connection enforces the header and idle timeouts. Reading stops while too
- * much is queued for writing (a slow reader) or buffered unparsed.
+ * and parses from there; parsed bytes are skipped by an offset and slid
+ * out only when the tail runs short, so a pipelined backlog is not moved
+ * once per request. A complete request pauses the parser; it is handed to
+ * the handler and the connection parses nothing more until it has been
+ * answered, so pipelined requests are answered in order.
+ *
+ * Every byte a client can make us hold is bounded: the input buffer has a
+ * hard cap and reading stops while unparsed requests fill it (with
+ * hysteresis), parsing stops while answers queued for writing are above
+ * the high-water mark (a client that pipelines and never reads), and one
+ * that stays over either mark with nothing moving for send_timeout is
+ * closed.
+ * Bodies are refused before they are read unless the handler's body_limit
+ * admits them, and all bodies in flight share one global budget. One timer
+ * per connection enforces the header and idle timeouts, another the stall
+ * (send) timeout; a per-address cap (http_peers) keeps one client from taking
+ * every connection slot.
  */
 #include "http_server.h"
 #include "access_log.h"
+#include "http_peers.h"
 #include "http_static.h"
 
 #include <llhttp.h>
@@ -32,6 +45,7 @@ struct http_request {
     uint32_t target_len;
     hdr *hdrs; size_t nhdrs, hcap;
     char *body; size_t body_len, body_cap, body_limit;
+    size_t body_reserved;                /* of the server's in-flight body budget */
     const char *method;
     int http_minor, keep_alive, head, responded, streaming, field_started;
     uint64_t start_ns;
@@ -49,13 +63,22 @@ struct http_request {
 struct http_conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
+    uv_timer_t stall_timer;   /* runs while the connection is over a mark */
     http_server *s;
     llhttp_t parser;
     http_request *req;        /* being parsed or being handled */
-    char *in; size_t in_len, in_cap;
+    char *in; size_t in_off, in_len, in_cap;   /* unparsed: in[in_off..in_len) */
     int handling;             /* req is with the handler */
     int in_process;           /* inside conn_process: no re-entry */
-    int closing, reading, close_after, err_status;
+    int closing, reading, close_after, err_status, stalled;
+    size_t queued_mark, held_mark;   /* write queue and unparsed input when the stall timer was armed */
+    const char *err_message;  /* for err_status, when the reason's phrase is not enough */
+    http_peer_slot *peer;     /* this address's count (NULL: not counted) */
+    /* strict parsing (llhttp 8 is lenient where nginx is not): the bytes
+     * llhttp_execute is looking at, where the last header span ended in
+     * them, a line break seen since, and the CRLF owed after chunk data */
+    const char *exec_start, *exec_end, *span_end;
+    int lf_pending, crlf_due;
     int handles_open;
     uv_shutdown_t shutdown;
     char ip[64];
@@ -75,6 +98,8 @@ struct http_server {
     void *log_ud;
     http_conn *conns;
     int nconns, inflight;
+    size_t body_inflight;     /* bytes reserved by bodies being read or handled */
+    http_peers *peers;
     int conns_closing;        /* closed connections whose handles are not yet */
     void (*close_cb)(void *ud);
     void *close_ud;
@@ -96,6 +121,9 @@ void http_limits_default(http_limits *l) {
     l->header_timeout_ms = 10000;
     l->idle_timeout_ms = 60000;
     l->max_connections = 10000;
+    l->max_connections_per_ip = 256;
+    l->max_body_inflight = 256 * 1024 * 1024;
+    l->send_timeout_ms = 60000;
     l->gzip_min_bytes = 1024;
     l->write_high_water = 1024 * 1024;
     l->slow_request_s = 1.0;
@@ -229,20 +257,71 @@ typedef struct wreq { uv_write_t w; http_conn *c; char *data; } wreq;
 
 static void maybe_resume_reading(http_conn *c);
 
+static size_t write_queued(http_conn *c) { return uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp); }
+static int write_blocked(http_conn *c) { return write_queued(c) >= c->s->lim.write_high_water; }
+
+static size_t unparsed(http_conn *c);
+static size_t input_high_water(http_server *s);
+
+/* Over a mark: answers queued over write_high_water (a client that does
+ * not read), or unparsed requests held over the input mark. */
+static int over_marks(http_conn *c) {
+    return write_blocked(c) || unparsed(c) >= input_high_water(c->s);
+}
+
+static void arm_stall_timer(http_conn *c);
+
+/* Over a mark for send_timeout with nothing moving: close, dropping what
+ * is queued. A client that took part of a large write meanwhile (the queue
+ * shrank), or whose held requests are being answered (the input shrank),
+ * is slow, not stuck: it gets another send_timeout. */
+static void on_stall_timeout(uv_timer_t *t) {
+    http_conn *c = t->data;
+    if (!over_marks(c)) { c->stalled = 0; return; }
+    if (write_queued(c) < c->queued_mark || unparsed(c) < c->held_mark) { arm_stall_timer(c); return; }
+    conn_close(c);
+}
+
+static void arm_stall_timer(http_conn *c) {
+    c->queued_mark = write_queued(c);
+    c->held_mark = unparsed(c);
+    uv_timer_start(&c->stall_timer, on_stall_timeout, c->s->lim.send_timeout_ms, 0);
+}
+
+/* The stall timer runs while the connection is over a mark; progress (a
+ * write completed) starts it over, as nginx's send_timeout does. */
+static void watch_stall(http_conn *c, int progress) {
+    if (c->closing) return;
+    if (!over_marks(c)) {
+        if (c->stalled) uv_timer_stop(&c->stall_timer);
+        c->stalled = 0;
+    } else if (!c->stalled || progress) {
+        c->stalled = 1;
+        arm_stall_timer(c);
+    }
+}
+
 static void on_write(uv_write_t *w, int status) {
     wreq *wr = (wreq *)w;
     http_conn *c = wr->c;
     free(wr->data);
     free(wr);
     if (status < 0) { conn_close(c); return; }
-    size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    if (c->closing) return;
+    watch_stall(c, 1);
     http_request *r = c->req;
-    if (r && r->drain_cb && q < c->s->lim.write_high_water) {
+    if (r && r->drain_cb && !write_blocked(c)) {
         void (*cb)(http_request *, int, void *) = r->drain_cb;
         r->drain_cb = NULL;
         cb(r, 0, r->drain_ud);
+        if (c->closing) return;
     }
     maybe_resume_reading(c);
+    /* requests held back while the client was not taking its answers */
+    if (!c->handling && !c->in_process && !write_blocked(c)) {
+        conn_process(c);
+        maybe_resume_reading(c);
+    }
 }
 
 /* Queue data (ownership passes here) on the connection. */
@@ -254,7 +333,8 @@ static int conn_write(http_conn *c, char *data, size_t n) {
     wr->data = data;
     uv_buf_t b = uv_buf_init(data, (unsigned)n);
     int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-    if (rc < 0) { free(data); free(wr); conn_close(c); }
+    if (rc < 0) { free(data); free(wr); conn_close(c); return rc; }
+    watch_stall(c, 0);
     return rc;
 }
 
@@ -444,10 +524,13 @@ static void conn_error(http_conn *c, int status) {
     c->close_after = 1;
     char body[256];
     const char *code = status == 431 ? "HEADERS_TOO_LARGE" : status == 413 ? "BODY_TOO_LARGE"
-                     : status == 408 ? "REQUEST_TIMEOUT" : status == 503 ? "OVERLOADED" : "BAD_REQUEST";
+                     : status == 408 ? "REQUEST_TIMEOUT" : status == 503 ? "OVERLOADED"
+                     : status == 429 ? "TOO_MANY_CONNECTIONS" : "BAD_REQUEST";
+    /* err_message: a constant of ours, no JSON escaping needed */
+    const char *msg = c->err_message ? c->err_message : http_status_reason(status);
     int n = snprintf(body, sizeof body,
                      "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"requestId\":\"%s\"}}",
-                     code, http_status_reason(status), r->id);
+                     code, msg, r->id);
     r->keep_alive = 0;
     http_response_send(r, status, NULL, 0, "application/json", body, (size_t)n, HTTP_RESP_NO_GZIP);
 }
@@ -455,6 +538,7 @@ static void conn_error(http_conn *c, int status) {
 /* ---- request lifecycle -------------------------------------------------- */
 
 static void request_free(http_request *r) {
+    if (r->body_reserved) r->c->s->body_inflight -= r->body_reserved;
     free(r->buf);
     free(r->hdrs);
     free(r->body);
@@ -490,7 +574,10 @@ static void request_finished(http_request *r) {
     if (c->close_after) { conn_close_after_flush(c); return; }
     conn_arm_timer(c, c->s->lim.idle_timeout_ms);
     maybe_resume_reading(c);
-    if (!c->in_process) conn_process(c);
+    if (!c->in_process) {
+        conn_process(c);
+        maybe_resume_reading(c);
+    }
 }
 
 static void dispatch(http_conn *c) {
@@ -542,8 +629,61 @@ static int on_url(llhttp_t *p, const char *at, size_t n) {
     return 0;
 }
 
+/* llhttp 8 lets through what nginx refuses (obs-fold, whitespace in or
+ * after a header name): those are how requests are smuggled past a proxy
+ * that reads them differently. A rejection answers 400 and closes. */
+static int strict_reject(llhttp_t *p, const char *why) {
+    http_conn *c = p->data;
+    c->err_status = 400;
+    c->err_message = why;
+    return -1;
+}
+
+/* A header name is a token (RFC 9110 5.6.2): no whitespace, no separators. */
+static int token_ok(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= 32 || ch >= 127 || strchr("()<>@,;:\\\"/[]?={}", ch)) return 0;
+    }
+    return 1;
+}
+
+/* A header value span must follow its name (or its own earlier part, cut
+ * by a read) with no line break in between: one there is an obs-fold,
+ * which llhttp 8 joins silently. Looks at the bytes since the last span
+ * in this buffer, and at lf_pending for those of earlier buffers. */
+static int value_folded(http_conn *c, const char *at) {
+    const char *from = c->span_end ? c->span_end : c->exec_start;
+    if (c->lf_pending && !c->span_end) return 1;
+    return from && at > from && memchr(from, '\n', (size_t)(at - from)) != NULL;
+}
+
+/* After llhttp_execute: was there a line break after the last span? */
+static void note_line_break(http_conn *c) {
+    const char *from = c->span_end ? c->span_end : c->exec_start;
+    if (c->span_end) c->lf_pending = 0;
+    if (from && c->exec_end > from && memchr(from, '\n', (size_t)(c->exec_end - from))) c->lf_pending = 1;
+}
+
+/* After a chunk's data comes CRLF; llhttp 8 skips anything up to the LF. */
+static int chunk_crlf_check(http_conn *c, const char *p, const char *end) {
+    while (c->crlf_due && p < end) {
+        if (*p++ != (c->crlf_due == 2 ? '\r' : '\n')) {
+            c->crlf_due = 0;
+            c->err_status = 400;
+            c->err_message = "Malformed chunk";
+            return -1;
+        }
+        c->crlf_due--;
+    }
+    return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
     http_request *r = cur(p);
+    http_conn *c = p->data;
+    c->lf_pending = 0;        /* a line break before a name is how lines end */
+    c->span_end = at + n;
     if (!r->field_started) {
         if (r->nhdrs == r->hcap) {
             size_t nc = r->hcap ? r->hcap * 2 : 16;
@@ -558,6 +698,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n) {
         r->hdrs[r->nhdrs].vo = (uint32_t)r->len;
         r->field_started = 1;
     }
+    if (!token_ok(at, n)) return strict_reject(p, "Malformed header name");
     if (head_append(p, at, n)) return -1;
     r->hdrs[r->nhdrs].nl += (uint32_t)n;
     return 0;
@@ -571,6 +712,11 @@ static int on_header_field_complete(llhttp_t *p) {
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
     http_request *r = cur(p);
+    http_conn *c = p->data;
+    if (n == 0) return 0;     /* an empty value: llhttp hands it over at the next line */
+    if (value_folded(c, at) || memchr(at, '\r', n) || memchr(at, '\n', n) || memchr(at, 0, n))
+        return strict_reject(p, "Folded or malformed header value");
+    c->span_end = at + n;
     if (head_append(p, at, n)) return -1;
     r->hdrs[r->nhdrs].vl += (uint32_t)n;
     return 0;
@@ -586,6 +732,61 @@ static int on_header_value_complete(llhttp_t *p) {
     return 0;
 }
 
+/* HTTP/1.1 requires exactly one Host (RFC 9112 3.2); nginx answers 400
+ * without one, and so do we. */
+static int check_host(http_conn *c, http_request *r) {
+    size_t hosts = 0;
+    for (size_t i = 0; i < r->nhdrs; i++)
+        if (r->hdrs[i].nl == 4 && !strncasecmp(r->buf + r->hdrs[i].no, "host", 4)) hosts++;
+    if (hosts > 1 || (hosts == 0 && c->parser.http_major == 1 && c->parser.http_minor >= 1)) {
+        c->err_status = 400;
+        c->err_message = hosts ? "More than one Host header" : "HTTP/1.1 requires a Host header";
+        return -1;
+    }
+    return 0;
+}
+
+/* Take n more bytes of the in-flight body budget for r; -1 when the
+ * server has none left. */
+static int body_reserve(http_conn *c, http_request *r, size_t n) {
+    http_server *s = c->s;
+    if (n > s->lim.max_body_inflight - s->body_inflight) {
+        c->err_status = 503;
+        c->err_message = "Too many request bodies in flight; try again shortly";
+        return -1;
+    }
+    s->body_inflight += n;
+    r->body_reserved += n;
+    return 0;
+}
+
+/* Decide on r's body before a byte of it is read: the handler's limit
+ * (0 refuses any body), then the global in-flight budget, which a
+ * Content-Length reserves whole and a chunked body chunk by chunk. */
+static int admit_body(http_conn *c, http_request *r) {
+    llhttp_t *p = &c->parser;
+    http_server *s = c->s;
+    int chunked = (p->flags & F_CHUNKED) != 0;
+    int has_body = chunked || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+    if (!has_body) return 0;
+    size_t limit = s->h.body_limit ? s->h.body_limit(r, s->h.ud) : s->lim.max_body_bytes;
+    if (limit > s->lim.max_body_bytes) limit = s->lim.max_body_bytes;
+    r->body_limit = limit;
+    if (limit == 0) {
+        c->err_status = 413;
+        c->err_message = "This URL takes no request body";
+        return -1;
+    }
+    if (!chunked && p->content_length > limit) { c->err_status = 413; return -1; }
+    if (chunked) return 0;
+    if (body_reserve(c, r, (size_t)p->content_length) < 0) return -1;
+    /* the size is known: one buffer, no doubling past it (pages are only
+     * made resident as the body arrives) */
+    r->body = malloc((size_t)p->content_length);
+    r->body_cap = r->body ? (size_t)p->content_length : 0;
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *p) {
     http_conn *c = p->data;
     http_request *r = c->req;
@@ -594,14 +795,8 @@ static int on_headers_complete(llhttp_t *p) {
     r->http_minor = p->http_minor;
     r->keep_alive = llhttp_should_keep_alive(p);
     request_assign_id(r);
-    /* only requests with a body ask their route for its limit */
-    int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
-    size_t limit = has_body && c->s->h.body_limit ? c->s->h.body_limit(r, c->s->h.ud) : 0;
-    r->body_limit = limit ? limit : c->s->lim.max_body_bytes;
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > r->body_limit) {
-        c->err_status = 413;
-        return -1;
-    }
+    if (check_host(c, r) < 0) return -1;
+    if (admit_body(c, r) < 0) return -1;
     size_t n;
     const char *expect = http_request_header(r, "expect", &n);
     if (expect && n == 12 && !strncasecmp(expect, "100-continue", 12)) {
@@ -616,6 +811,13 @@ static int on_headers_complete(llhttp_t *p) {
 static int on_body(llhttp_t *p, const char *at, size_t n) {
     http_conn *c = p->data;
     http_request *r = c->req;
+    if (r->body_len + n > r->body_limit) { c->err_status = 413; return -1; }
+    if ((p->flags & F_CHUNKED) && p->content_length == 0) {   /* this chunk's data is all in */
+        c->crlf_due = 2;
+        if (chunk_crlf_check(c, at + n, c->exec_end) < 0) return -1;
+    }
+    if (r->body_len + n > r->body_reserved && body_reserve(c, r, r->body_len + n - r->body_reserved) < 0)
+        return -1;
     if (buf_append(&r->body, &r->body_len, &r->body_cap, at, n, r->body_limit) < 0) {
         c->err_status = 413;
         return -1;
@@ -636,14 +838,24 @@ static int on_message_complete(llhttp_t *p) {
 static void conn_process(http_conn *c) {
     c->in_process = 1;
     int upgrade_resumed = 0;
-    while (!c->handling && !c->closing && c->in_len > 0) {
-        llhttp_errno_t err = llhttp_execute(&c->parser, c->in, c->in_len);
-        if (err == HPE_OK) { c->in_len = 0; break; }
+    /* answers the client does not take hold further requests back */
+    while (!c->handling && !c->closing && c->in_off < c->in_len && !write_blocked(c)) {
+        const char *start = c->in + c->in_off;
+        c->exec_start = start;
+        c->exec_end = c->in + c->in_len;
+        c->span_end = NULL;
+        if (chunk_crlf_check(c, start, c->exec_end) < 0) {
+            c->in_off = c->in_len = 0;
+            conn_error(c, 400);
+            break;
+        }
+        llhttp_errno_t err = llhttp_execute(&c->parser, start, c->in_len - c->in_off);
+        note_line_break(c);
+        if (err == HPE_OK) { c->in_off = c->in_len = 0; break; }
         if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
             const char *pos = llhttp_get_error_pos(&c->parser);
-            size_t used = pos ? (size_t)(pos - c->in) : 0;
-            memmove(c->in, c->in + used, c->in_len - used);
-            c->in_len -= used;
+            c->in_off += pos ? (size_t)(pos - start) : 0;
+            if (c->in_off == c->in_len) c->in_off = c->in_len = 0;
             if (err == HPE_PAUSED_UPGRADE && !c->req) {
                 /* the request before asked for an upgrade and was answered
                  * as plain HTTP (a taker closes this connection): what
@@ -657,39 +869,58 @@ static void conn_process(http_conn *c) {
             dispatch(c);
             continue;
         }
-        c->in_len = 0;
+        c->in_off = c->in_len = 0;
         conn_error(c, c->err_status ? c->err_status : 400);
         break;
     }
     c->in_process = 0;
 }
 
+/* Unparsed input (pipelined requests held back) at which reading stops,
+ * and at which it starts again: the gap makes each slide of the buffer
+ * (on_alloc) follow at least as many consumed bytes as it moves. */
+static size_t input_high_water(http_server *s) { return s->lim.max_header_bytes + 4 * READ_CHUNK; }
+static size_t input_low_water(http_server *s) { return input_high_water(s) / 2; }
+/* The input buffer never grows past this. */
+static size_t input_cap(http_server *s) { return input_high_water(s) + READ_CHUNK; }
+static size_t unparsed(http_conn *c) { return c->in_len - c->in_off; }
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
     (void)hint;
     http_conn *c = h->data;
-    if (c->in_cap - c->in_len < READ_CHUNK / 4) {
+    if (c->in_cap - c->in_len < READ_CHUNK && c->in_off > 0) {
+        memmove(c->in, c->in + c->in_off, unparsed(c));
+        c->in_len -= c->in_off;
+        c->in_off = 0;
+    }
+    size_t max = input_cap(c->s);
+    if (c->in_cap - c->in_len < READ_CHUNK / 4 && c->in_cap < max) {
         size_t nc = c->in_cap ? c->in_cap * 2 : READ_CHUNK;
         if (nc < c->in_len + READ_CHUNK) nc = c->in_len + READ_CHUNK;
+        if (nc > max) nc = max;
         char *nb = realloc(c->in, nc);
         if (!nb) { *b = uv_buf_init(NULL, 0); return; }
         c->in = nb;
         c->in_cap = nc;
     }
+    /* a full buffer gives nothing: libuv reports UV_ENOBUFS, reading stops */
     *b = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
 }
-
-/* Unparsed input beyond this while a request is being handled stops reads. */
-static size_t input_high_water(http_server *s) { return s->lim.max_header_bytes + 4 * READ_CHUNK; }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     (void)b;
     http_conn *c = st->data;
     if (nread == 0) return;
+    if (nread == UV_ENOBUFS) {   /* never expected: the marks stop reading first */
+        uv_read_stop(st);
+        c->reading = 0;
+        return;
+    }
     if (nread < 0) {
         /* EOF with nothing pending is a normal close; mid-request, the
          * client is gone and its request is aborted */
-        if (nread == UV_EOF && !c->req && c->in_len == 0) { conn_close(c); return; }
-        if (nread == UV_EOF && c->req && !c->handling && c->in_len > 0) {
+        if (nread == UV_EOF && !c->req && unparsed(c) == 0) { conn_close(c); return; }
+        if (nread == UV_EOF && c->req && !c->handling && unparsed(c) > 0) {
             /* let llhttp see the end (e.g. a body delimited by close) */
             llhttp_finish(&c->parser);
         }
@@ -698,24 +929,24 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b) {
     }
     c->in_len += (size_t)nread;
     if (!c->req) conn_arm_timer(c, c->s->lim.header_timeout_ms);
-    if (c->handling) {
-        if (c->in_len > input_high_water(c->s)) { uv_read_stop(st); c->reading = 0; }
-        return;
-    }
     conn_process(c);
     maybe_resume_reading(c);
 }
 
+/* Read while the client takes its answers and unparsed input is under
+ * its mark (with hysteresis: once stopped, under the low mark). */
 static void maybe_resume_reading(http_conn *c) {
     if (c->closing) return;
-    int want = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < c->s->lim.write_high_water &&
-               !(c->handling && c->in_len > input_high_water(c->s));
+    size_t held = unparsed(c);
+    int want = !write_blocked(c) &&
+               held < (c->reading ? input_high_water(c->s) : input_low_water(c->s) + 1);
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
     } else if (!want && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
+    watch_stall(c, 0);
 }
 
 /* ---- connection lifecycle ----------------------------------------------- */
@@ -758,8 +989,11 @@ static void conn_close(http_conn *c) {
     if (c->prev) c->prev->next = c->next; else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
+    http_peers_give(s->peers, c->peer);
+    c->peer = NULL;
     s->conns_closing++;      /* the server outlives these close callbacks */
     uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+    uv_close((uv_handle_t *)&c->stall_timer, on_conn_closed);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -771,8 +1005,9 @@ static void on_connection(uv_stream_t *ls, int status) {
     c->s = s;
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
-    c->handles_open = 2;
+    uv_timer_init(s->loop, &c->stall_timer);
+    c->tcp.data = c->timer.data = c->stall_timer.data = c;
+    c->handles_open = 3;
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;
@@ -781,13 +1016,20 @@ static void on_connection(uv_stream_t *ls, int status) {
     uv_tcp_nodelay(&c->tcp, 1);
     struct sockaddr_storage ss;
     int sl = sizeof ss;
+    int over_peer = 0;
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
         if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof c->ip);
         else uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof c->ip);
+        over_peer = http_peers_take(s->peers, (struct sockaddr *)&ss, &c->peer) < 0;
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
     c->parser.data = c;
     if ((unsigned)s->nconns > s->lim.max_connections) { conn_error(c, 503); return; }
+    if (over_peer) {
+        c->err_message = "Too many connections from your address";
+        conn_error(c, 429);
+        return;
+    }
     conn_arm_timer(c, s->lim.header_timeout_ms);
     maybe_resume_reading(c);
 }
@@ -800,6 +1042,8 @@ http_server *http_server_create(uv_loop_t *loop, const http_limits *lim, const h
     s->loop = loop;
     if (lim) s->lim = *lim; else http_limits_default(&s->lim);
     s->h = *h;
+    s->peers = http_peers_create(s->lim.max_connections_per_ip);
+    if (!s->peers) { free(s); return NULL; }
     s->log_write = log_to_stderr;
     llhttp_settings_init(&s->settings);
     s->settings.on_message_begin = on_message_begin;
@@ -857,6 +1101,7 @@ static void server_maybe_done(http_server *s) {
     void *ud = s->close_ud;
     s->close_cb = NULL;
     free(s->extra_headers);
+    http_peers_free(s->peers);
     free(s);
     cb(ud);
 }
@@ -873,6 +1118,11 @@ void http_server_stop_accepting(http_server *s) {
 }
 
 int http_server_inflight(http_server *s) { return s->inflight; }
+size_t http_server_body_inflight(http_server *s) { return s->body_inflight; }
+
+int http_server_set_uncapped_peers(http_server *s, const char *const *nets, size_t n) {
+    return http_peers_set_uncapped(s->peers, nets, n);
+}
 int http_server_connections(http_server *s) { return s->nconns; }
 
 void http_server_close(http_server *s, void (*cb)(void *), void *ud) {
@@ -1011,8 +1261,8 @@ int http_request_upgrade(http_request *r, const char *headers, size_t hlen,
     s->inflight--;
     c->req = NULL;
     request_free(r);
-    if (t) on_taken(t, c->in, c->in_len, ud);
-    c->in_len = 0;
+    if (t) on_taken(t, c->in + c->in_off, unparsed(c), ud);
+    c->in_off = c->in_len = 0;
     conn_close(c);
     return rc;
 }

@@ -21,12 +21,17 @@ typedef struct http_static http_static;
 
 typedef struct http_limits {
     size_t max_header_bytes;     /* request line + headers: 16 KiB -> 431 */
-    size_t max_body_bytes;       /* default body limit: 10 MiB -> 413 */
+    size_t max_body_bytes;       /* ceiling of any body limit: 10 MiB -> 413 */
+    size_t max_body_inflight;    /* all bodies being read or handled: 256 MiB -> 503 */
     unsigned header_timeout_ms;  /* first byte to end of headers: 10 s -> 408 */
     unsigned idle_timeout_ms;    /* keep-alive idle: 60 s -> close */
     unsigned max_connections;    /* over it: 503 and close */
+    unsigned max_connections_per_ip; /* one address (IPv6: /64) over it: 429 and close; 0 = no cap */
+    unsigned send_timeout_ms;    /* over a mark (answers queued over write_high_water,
+                                    or unparsed requests over the input mark) with
+                                    nothing moving for this long: close (60 s) */
     size_t gzip_min_bytes;       /* compress dynamic bodies from this size */
-    size_t write_high_water;     /* stop reading while more is queued to write */
+    size_t write_high_water;     /* stop reading and parsing while more is queued to write */
     double slow_request_s;       /* access log: warn as slow_request above it */
     int access_log;              /* write one JSON line per request */
 } http_limits;
@@ -36,7 +41,10 @@ void http_limits_default(http_limits *l);
 typedef struct http_handler {
     void (*on_request)(http_request *r, void *ud);
     void (*on_abort)(http_request *r, void *ud);
-    /* Body limit for r, asked once its headers are in (0 = the default). */
+    /* The most body bytes r may carry, asked once its headers are in and
+     * only when a body follows them: 0 refuses any body (413 before a byte
+     * of it is read). Capped by max_body_bytes. NULL: max_body_bytes for
+     * every request. */
     size_t (*body_limit)(http_request *r, void *ud);
     void *ud;
     /* Optional: r was answered (after the access log line, before r is
@@ -53,6 +61,10 @@ int http_server_port(http_server *s);
 /* Extra headers sent on every response ("Name: value\r\n" lines): the
  * security headers. Copied. */
 void http_server_set_headers(http_server *s, const char *block);
+/* Peers never held to max_connections_per_ip: trusted reverse proxies,
+ * which carry many clients on one address (exact addresses or CIDR blocks).
+ * Copied. Returns how many entries did not parse. */
+int http_server_set_uncapped_peers(http_server *s, const char *const *nets, size_t n);
 /* Static files tried for GET/HEAD outside /api before on_request. Not owned. */
 void http_server_set_static(http_server *s, http_static *st);
 /* Where access log lines go (default stderr). Not owned. */
@@ -61,6 +73,8 @@ void http_server_stop_accepting(http_server *s);
 /* Requests being handled right now. */
 int http_server_inflight(http_server *s);
 int http_server_connections(http_server *s);
+/* Body bytes reserved right now (in-flight budget, max_body_inflight). */
+size_t http_server_body_inflight(http_server *s);
 /* Close the listener and every connection (in-flight requests are aborted),
  * then call cb; the server is freed after it. */
 void http_server_close(http_server *s, void (*cb)(void *ud), void *ud);

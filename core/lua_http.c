@@ -376,6 +376,24 @@ static const char *opt_str(lua_State *L, int idx, const char *k) {
     return v;
 }
 
+/* hooks.server.uncapped_peers: a list of addresses / CIDR blocks (the
+ * trusted proxies) that the per-address connection cap does not apply to. */
+static void set_uncapped_peers(lua_State *L, int idx, http_server *srv) {
+    lua_getfield(L, idx, "uncapped_peers");
+    if (lua_istable(L, -1)) {
+        const char *nets[64];     /* the strings live in the table, on the stack */
+        size_t n = 0;
+        int t = lua_gettop(L);
+        lua_Integer len = luaL_len(L, t);
+        for (lua_Integer i = 1; i <= len && n < sizeof nets / sizeof *nets; i++) {
+            if (lua_rawgeti(L, t, i) == LUA_TSTRING) nets[n++] = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        }
+        http_server_set_uncapped_peers(srv, nets, n);
+    }
+    lua_pop(L, 1);
+}
+
 int lua_http_start(mn_app *a, mn_gen *g, const char **err) {
     lua_State *L = g->L;
     if (gen_push_hook(g, "server") != LUA_TTABLE) {
@@ -391,6 +409,10 @@ int lua_http_start(mn_app *a, mn_gen *g, const char **err) {
     lim.header_timeout_ms = (unsigned)(opt_num(L, idx, "header_timeout", 10) * 1000);
     lim.idle_timeout_ms = (unsigned)(opt_num(L, idx, "idle_timeout", 60) * 1000);
     lim.max_connections = (unsigned)opt_num(L, idx, "max_connections", lim.max_connections);
+    lim.max_connections_per_ip = (unsigned)opt_num(L, idx, "max_connections_per_ip",
+                                                   lim.max_connections_per_ip);
+    lim.max_body_inflight = (size_t)opt_num(L, idx, "max_body_inflight", (double)lim.max_body_inflight);
+    lim.send_timeout_ms = (unsigned)(opt_num(L, idx, "send_timeout", lim.send_timeout_ms / 1000.0) * 1000);
     lim.gzip_min_bytes = (size_t)opt_num(L, idx, "gzip_min_bytes", (double)lim.gzip_min_bytes);
     lim.write_high_water = (size_t)opt_num(L, idx, "write_high_water", (double)lim.write_high_water);
     lim.slow_request_s = opt_num(L, idx, "slow_request", 1.0);
@@ -404,6 +426,8 @@ int lua_http_start(mn_app *a, mn_gen *g, const char **err) {
     http_handler hd = {on_request, on_abort, body_limit, h, on_finished};
     metrics_attach(h);
     h->srv = http_server_create(app_loop(a), &lim, &hd);
+    if (!h->srv) { metrics_detach(h); free(h); lua_pop(L, 1); *err = "out of memory"; return -1; }
+    set_uncapped_peers(L, idx, h->srv);
     const char *headers = opt_str(L, idx, "headers");
     if (headers) http_server_set_headers(h->srv, headers);
     const char *dir = opt_str(L, idx, "static_dir");

@@ -20,7 +20,12 @@
 
 /* ---- sleep -------------------------------------------------------------- */
 
-typedef struct sleep_op { sched_op op; uv_timer_t t; } sleep_op;
+/* libuv's timers run on the loop's clock: whole milliseconds, truncated,
+ * read from CLOCK_MONOTONIC_COARSE where that is fine-grained enough. A
+ * 200 ms sleep started 0.9 ms into a millisecond fires 199.1 ms later by
+ * uv_hrtime(), the clock request durations are measured with. So a sleep
+ * keeps its deadline in uv_hrtime() and sleeps again for what is left. */
+typedef struct sleep_op { sched_op op; uv_timer_t t; uint64_t deadline_ns; } sleep_op;
 
 static void sleep_closed(uv_handle_t *h) { free(h->data); }
 static int sleep_push(sched_op *op, lua_State *L) { (void)op; lua_pushboolean(L, 1); return 1; }
@@ -28,7 +33,15 @@ static void sleep_free(sched_op *op) {
     sleep_op *s = (sleep_op *)op;
     uv_close((uv_handle_t *)&s->t, sleep_closed);
 }
-static void on_sleep(uv_timer_t *t) { sched_op_wake(&((sleep_op *)t->data)->op); }
+static void on_sleep(uv_timer_t *t) {
+    sleep_op *s = t->data;
+    uint64_t now = uv_hrtime();
+    if (now < s->deadline_ns) {
+        uv_timer_start(t, on_sleep, (s->deadline_ns - now + 999999) / 1000000, 0);
+        return;
+    }
+    sched_op_wake(&s->op);
+}
 
 static uint64_t to_ms(lua_State *L, int idx) {
     lua_Number s = luaL_checknumber(L, idx);
@@ -48,6 +61,7 @@ static int l_sleep(lua_State *L) {
     uv_update_time(loop);   /* the loop's cached time may be a whole turn old */
     uv_timer_init(loop, &s->t);
     s->t.data = s;
+    s->deadline_ns = uv_hrtime() + ms * 1000000;
     uv_timer_start(&s->t, on_sleep, ms, 0);
     return sched_wait(L);
 }

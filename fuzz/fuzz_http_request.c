@@ -6,7 +6,8 @@
  * client half-closes and reads until the server closes. The handler answers
  * by path so that every response kind is exercised: "/stream" streams
  * chunks, "/big" sends a gzip-able body, others echo the body back. Body
- * limits are small for "/small" to reach the 413 path. One loop and one
+ * limits are small for "/small" to reach the 413 path, and 0 for "/nobody"
+ * (a body refused before it is read). One loop and one
  * server live for the whole run; nothing leaks between inputs but the
  * server's request-id counter.
  */
@@ -52,7 +53,8 @@ static size_t body_limit(http_request *r, void *ud) {
     (void)ud;
     size_t pl;
     const char *path = http_request_path(r, &pl);
-    return pl >= 6 && !memcmp(path, "/small", 6) ? 16 : 0;
+    if (pl >= 7 && !memcmp(path, "/nobody", 7)) return 0;   /* refused before it is read */
+    return pl >= 6 && !memcmp(path, "/small", 6) ? 16 : 65536;
 }
 
 static void drop_log(const char *line, size_t n, void *ud) { (void)line; (void)n; (void)ud; }

@@ -21,6 +21,9 @@ local function defaults()
       header_timeout = 10,
       idle_timeout = 60,
       max_connections = 10000,
+      max_connections_per_ip = 256,     -- 0: no cap; trusted_proxies are never capped
+      max_body_inflight = 256 * 1024 * 1024,
+      send_timeout = 60,
       gzip_min_bytes = 1024,
       write_high_water = 1024 * 1024,
       drain_timeout = 10,
@@ -226,9 +229,13 @@ local function check(cfg)
     return nil, "secret_key: expected 64 hex characters (32 bytes), got " .. #cfg.secret_key
   end
   for _, k in ipairs({ "max_header_bytes", "max_body_bytes", "header_timeout", "idle_timeout",
-                       "max_connections", "drain_timeout" }) do
+                       "max_connections", "drain_timeout", "max_body_inflight", "send_timeout" }) do
     local v = cfg.http[k]
     if type(v) ~= "number" or v <= 0 then return nil, "http." .. k .. ": expected a positive number" end
+  end
+  local per_ip = cfg.http.max_connections_per_ip
+  if type(per_ip) ~= "number" or per_ip < 0 or per_ip % 1 ~= 0 then
+    return nil, "http.max_connections_per_ip: expected a whole number (0: no cap)"
   end
   if type(cfg.plugins.enabled) ~= "table" then return nil, "plugins.enabled: expected a list" end
   local ok, derr = check_demo(cfg)

@@ -1,5 +1,9 @@
 -- nest/router.lua — routes declared by plugins, compiled for matching.
 --
+-- A route takes a request body only if it declares opts.body_limit (bytes,
+-- a positive integer; GET routes cannot): the core asks before reading a
+-- body and answers 413 at once to any other.
+--
 -- Paths are patterns with {name} segments ("/media/requests/{id}"); a
 -- trailing {name*} takes the rest of the path. r:get(path, opts, handler)
 -- declares an API route under /api/v1; opts.at_root = true declares it at
@@ -52,6 +56,11 @@ function M:add(method, path, opts, handler)
   if self.all[key] then
     error(("duplicate route %s %s (plugins %s and %s)"):format(method, full,
       self.all[key].plugin or "?", self.plugin or "?"), 0)
+  end
+  local bl = opts.body_limit
+  if bl ~= nil and (math.type(bl) ~= "integer" or bl <= 0 or method == "GET") then
+    error(("route %s %s: body_limit must be a positive integer (bytes), on a method that takes a body")
+      :format(method, full), 0)
   end
   local segs, parametric = compile(full)
   local route = { method = method, pattern = full, segs = segs, handler = handler,
@@ -142,7 +151,8 @@ end
 -- Every route, for introspection (admin runtime, docs).
 function M:list()
   local out = {}
-  for _, r in pairs(self.all) do out[#out + 1] = { method = r.method, path = r.pattern, plugin = r.plugin, auth = r.auth } end
+  for _, r in pairs(self.all) do out[#out + 1] = { method = r.method, path = r.pattern, plugin = r.plugin, auth = r.auth,
+                                               body_limit = r.body_limit } end
   table.sort(out, function(a, b) return a.path < b.path or (a.path == b.path and a.method < b.method) end)
   return out
 end

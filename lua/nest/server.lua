@@ -144,9 +144,13 @@ function M.build(cfg, opts)
     return res:finish(route.pattern, user and tostring(user.id) or nil)
   end
 
+  -- The body a request may carry, asked by the core before reading it: a
+  -- route takes one only if it declared body_limit; GET and HEAD, unknown
+  -- URLs and every other route get 0 (413 at once, nothing buffered).
   local function body_limit(method, path)
+    if method == "GET" or method == "HEAD" then return 0 end
     local route = router:match(method, path)
-    return route and route.body_limit or nil
+    return route and route.body_limit or 0
   end
 
   -- A hot reload retired this generation: its plugins' destroy(), lowest
@@ -183,6 +187,11 @@ function M.build(cfg, opts)
       header_timeout = cfg.http.header_timeout,
       idle_timeout = cfg.http.idle_timeout,
       max_connections = cfg.http.max_connections,
+      max_connections_per_ip = cfg.http.max_connections_per_ip,
+      max_body_inflight = cfg.http.max_body_inflight,
+      send_timeout = cfg.http.send_timeout,
+      -- a trusted proxy carries many clients on one address
+      uncapped_peers = cfg.trusted_proxies,
       gzip_min_bytes = cfg.http.gzip_min_bytes,
       write_high_water = cfg.http.write_high_water,
       slow_request = cfg.http.slow_request,

@@ -155,7 +155,8 @@ function plugin.routes(r)
   -- polled once a second while the user is on plex.tv: its own limit, not api's
   r:get("/auth/plex/pin/{id}", { auth = "public", rate = "auth_poll", api_rate = false }, pins.poll)
   r:get("/auth/session", public, session)
-  r:post("/auth/logout", public, logout)
+  -- the web UI posts {} here: a small body is fine, more is not
+  r:post("/auth/logout", { auth = "public", body_limit = 1024 }, logout)
   r:get("/auth/tokens", { auth = "user" }, list_tokens)
   r:post("/auth/tokens", { auth = "user", body_limit = 4096 }, create_token)
   r:delete("/auth/tokens/{id}", { auth = "user" }, delete_token)

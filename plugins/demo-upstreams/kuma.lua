@@ -257,6 +257,7 @@ end
 
 local function routes(r)
   local pub = { auth = "public", at_root = true }
+  local takes_body = { auth = "public", at_root = true, body_limit = 16 * 1024 }
 
   r:get(PREFIX .. "/api/status-page/heartbeat/{slug}", pub, wrap(function(req, res)
     if req.params.slug ~= (settings_ref.slug or DEMO_SLUG) then return not_found(res) end
@@ -277,7 +278,7 @@ local function routes(r)
   end))
 
   local C = PREFIX .. "/_control"
-  r:post(C .. "/monitors/{id}", pub, function(req, res)
+  r:post(C .. "/monitors/{id}", takes_body, function(req, res)
     if not state then reset_state() end
     local m = state.monitors[math.tointeger(tonumber(req.params.id)) or -1]
     if not m then return res:error(404, "NOT_FOUND", "no monitor " .. tostring(req.params.id)) end
@@ -292,7 +293,7 @@ local function routes(r)
     return res:json({ id = m.id, name = m.name, heartbeat = b })
   end)
 
-  r:post(C .. "/incident", pub, function(req, res)
+  r:post(C .. "/incident", takes_body, function(req, res)
     if not state then reset_state() end
     local body = req:json()
     if type(body.title) == "string" and body.title ~= "" then
@@ -306,7 +307,7 @@ local function routes(r)
     return res:json({ incident = state.incident or json.null })
   end)
 
-  r:post(C .. "/reset", pub, function(_, res)
+  r:post(C .. "/reset", takes_body, function(_, res)
     reset_state()
     control:reset()
     garbage = false

@@ -634,7 +634,8 @@ end
 local function routes(r)
   local pub = { auth = "public", at_root = true }
   local function get(path, fn, public) r:get(API .. path, pub, handler(fn, public)) end
-  local function post(path, fn) r:post(API .. path, pub, handler(fn)) end
+  local takes_body = { auth = "public", at_root = true, body_limit = 64 * 1024 }
+  local function post(path, fn) r:post(API .. path, takes_body, handler(fn)) end
 
   get("/status", function(_, res)
     return res:json({ version = VERSION, commitTag = "v" .. VERSION, updateAvailable = false,
@@ -845,7 +846,7 @@ local function routes(r)
     return res:json(request_json(rq))
   end)
 
-  r:put(API .. "/request/{requestId}", pub, handler(function(req, res, user)
+  r:put(API .. "/request/{requestId}", takes_body, handler(function(req, res, user)
     if not has_perm(user, PERM.MANAGE_REQUESTS) then return forbidden(res) end
     local rq = find_request(req, res)
     if not rq then return end
@@ -917,13 +918,13 @@ local function routes(r)
   -- Controls for specs --------------------------------------------------------
   local C = PREFIX .. "/_control"
   -- back to the initial catalogue; the webhook target set by POST webhook stays
-  r:post(C .. "/reset", pub, function(_, res)
+  r:post(C .. "/reset", takes_body, function(_, res)
     reset_state()
     control:reset()
     return res:json({ reset = true })
   end)
 
-  r:post(C .. "/requests/{id}", pub, function(req, res)
+  r:post(C .. "/requests/{id}", takes_body, function(req, res)
     if not state then reset_state() end
     local rq = state.requests[math.tointeger(tonumber(req.params.id)) or -1]
     if not rq then return message(res, 404, "Request not found.") end
@@ -937,7 +938,7 @@ local function routes(r)
     return res:json(request_json(rq))
   end)
 
-  r:post(C .. "/webhook", pub, function(req, res)
+  r:post(C .. "/webhook", takes_body, function(req, res)
     if not state then reset_state() end
     local body = req:json()
     if type(body.url) == "string" and body.url ~= "" then

@@ -184,6 +184,7 @@ function M.routes(r, conf, ctl)
   settings, control = conf, ctl
   state.pin_ttl = conf.pin_ttl
   local opts = { auth = "public", at_root = true }
+  local takes_body = { auth = "public", at_root = true, body_limit = 16 * 1024 }
   local asset_cache = {}
   local function asset(name)
     asset_cache[name] = asset_cache[name] or read_asset(name)
@@ -206,7 +207,7 @@ function M.routes(r, conf, ctl)
     return u
   end
 
-  r:post(PREFIX .. "/api/v2/pins", opts, api(function(req, res)
+  r:post(PREFIX .. "/api/v2/pins", takes_body, api(function(req, res)
     local cid = util.plex_param(req, "X-Plex-Client-Identifier")
     if not cid then return tv_error(req, res, 400, 1000, "X-Plex-Client-Identifier is missing") end
     local q = req:query_params()
@@ -237,7 +238,7 @@ function M.routes(r, conf, ctl)
   end))
 
   -- programmatic approval, for specs: {"user": "owner"|"friend"|"stranger"} -> 204
-  r:post(PREFIX .. "/api/v2/pins/{id}/approve", opts, function(req, res)
+  r:post(PREFIX .. "/api/v2/pins/{id}/approve", takes_body, function(req, res)
     local body = (req.body and req.body ~= "") and req:json() or {}
     local ok, status, msg = M.approve_pin(math.tointeger(tonumber(req.params.id)), body.user)
     if not ok then return tv_error(req, res, status, status == 404 and 1020 or 1000, msg) end
@@ -292,7 +293,7 @@ function M.routes(r, conf, ctl)
                       expiresAt = util.iso(p.expires_at) })
   end)
   -- the page's Allow button: {"code", "clientID", "user"} -> 204
-  r:post(PREFIX .. "/auth/approve", opts, function(req, res)
+  r:post(PREFIX .. "/auth/approve", takes_body, function(req, res)
     local body = req:json()
     local p = type(body.code) == "string" and state.by_code[body.code]
     p = p and live_pin(p.id)

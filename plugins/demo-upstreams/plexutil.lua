@@ -179,7 +179,7 @@ function M.control_routes(r, prefix, control, extra)
     return res:json(s)
   end
   r:get(prefix .. "/_control", opts, function(_, res) return show(res) end)
-  r:post(prefix .. "/_control", opts, function(req, res)
+  r:post(prefix .. "/_control", { auth = "public", at_root = true, body_limit = 16 * 1024 }, function(req, res)
     local body = req:json()
     local ok, err = control:apply(body)
     if ok and extra and extra.apply then ok, err = extra.apply(body) end

@@ -47,7 +47,7 @@ local function optional(modname, fn)
 end
 
 function plugin.routes(r)
-  r:post("/admin/reload", { auth = "admin" }, function(req, res)
+  r:post("/admin/reload", { auth = "admin", body_limit = 1024 }, function(req, res)
     local body = (req.body and req.body ~= "") and req:json() or {}
     local result = reload.run({ force = type(body) == "table" and body.force == true, trigger = "admin" })
     local status = result.busy and 409 or result.ok and 200 or 422

@@ -46,4 +46,13 @@ describe("the router", function()
   it("refuses a duplicate route", function()
     assert.has_error(function() r:get("/health", { at_root = true }, function() end) end)
   end)
+
+  it("keeps a route's body_limit, and refuses one that is not a positive integer or on GET", function()
+    assert.equal(4096, r:post("/forms", { body_limit = 4096 }, function() end).body_limit)
+    assert.is_nil(r:put("/forms", {}, function() end).body_limit)
+    for _, bad in ipairs({ 0, -1, 1.5, "4096" }) do
+      assert.has_error(function() r:patch("/forms", { body_limit = bad }, function() end) end)
+    end
+    assert.has_error(function() r:get("/forms", { body_limit = 10 }, function() end) end)
+  end)
 end)
