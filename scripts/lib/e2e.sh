@@ -80,6 +80,8 @@ return {
     -- every browser here is 127.0.0.1, and the specs before may have polled
     -- through the same Redis within the minute
     auth_poll = { limit = 100000, window = 60, by = "ip" },
+    -- forty scenarios' pages send web-vitals beacons from that one address
+    rum = { limit = 100000, window = 60, by = "ip" },
   },
 $plugins
 }
@@ -97,6 +99,9 @@ mn_e2e_server_start() {
     port=$(_mn_e2e_pick_port) || return 1
     url="http://127.0.0.1:$port"
     : >"$log"
+    # the demo yt-dlp downloads at 4 MiB/s (not as fast as the disk allows), so
+    # a playlist takes seconds and its progress can be watched moving
+    FAKE_YTDLP_RATE=${FAKE_YTDLP_RATE:-4194304} \
     MEDIANEST_LISTEN="127.0.0.1:$port" MEDIANEST_DATA_DIR="$dir/data" \
       "$bin" serve -c "$dir/config.lua" --demo >>"$log" 2>&1 </dev/null &
     pid=$!
