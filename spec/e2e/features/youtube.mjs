@@ -68,6 +68,16 @@ export const scenarios = [
       assert.ok(mine, `no collection "${title}" in the demo Plex (it has ${cols.map((c) => c.title).join(', ')})`);
       assert.equal(mine.count, COUNT);
 
+      // ... and in MediaNest's own library view: the YouTube section's
+      // collections, then the collection's page
+      await page.goto('/library/3');
+      const link = page.getByTestId('lib-collections').getByText(title, { exact: true }).first();
+      await link.waitFor({ state: 'visible' });
+      await link.click();
+      await page.getByTestId('lib-collection').getByRole('heading', { level: 1, name: title }).waitFor();
+      await page.goBack();
+      await page.goBack();
+
       // the quota counts it
       assert.doesNotMatch(await page.getByTestId('yt-used').innerText(), /^0 B$/);
       await noHorizontalScroll(page);
