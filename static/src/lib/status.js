@@ -12,7 +12,9 @@
 //   startStatus(user) / stopStatus()   the shell's lifetime (signed in)
 //   refreshStatus()                    fetch over HTTP (the dashboard's fallback)
 //   feature(value, key)                {available, reason} | null (not known yet)
-//   onReconnect(fn)                    fn after each return to "online" but the first
+//   onReconnect(fn)                    fn each time the socket comes online, the first
+//                                      time too: what was pushed between a page's first
+//                                      load and its socket joining the rooms is fetched
 import { api } from './api.js';
 import { store } from './store.js';
 import { on, subscribe, state as wsState } from './ws.js';
@@ -56,9 +58,9 @@ export async function refreshStatus() {
 }
 
 export function onReconnect(fn) {
-  let was = wsState.get(), seen = was === 'online';
+  let was = wsState.get();
   return wsState.subscribe((s) => {
-    if (s === 'online' && was !== 'online') { if (seen) fn(); seen = true; }
+    if (s === 'online' && was !== 'online') fn();
     was = s;
   });
 }
