@@ -164,9 +164,11 @@ static size_t opt_size(lua_State *L, int idx, const char *k, size_t def) {
 
 typedef struct adopt_ctx { lws *s; const ws_opts *o; const char *user; uint64_t id; } adopt_ctx;
 
-static void on_taken(uv_tcp_t *tcp, const char *buffered, size_t n, void *ud) {
+static void release_held(void *held) { http_held_release(held); }
+
+static void on_taken(uv_tcp_t *tcp, http_held *held, const char *buffered, size_t n, void *ud) {
     adopt_ctx *c = ud;
-    c->id = ws_conn_adopt(c->s->w, tcp, buffered, n, c->o, c->user);
+    c->id = ws_conn_adopt(c->s->w, tcp, buffered, n, c->o, c->user, release_held, held);
 }
 
 /* accept(handle, key, opts) */
