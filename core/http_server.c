@@ -597,7 +597,7 @@ static void dispatch(http_conn *c) {
     size_t pl;
     const char *path = http_request_path(r, &pl);
     int getlike = !strcmp(r->method, "GET") || r->head;
-    if (s->statics && getlike && !(pl >= 4 && !memcmp(path, "/api", 4) && (pl == 4 || path[4] == '/'))) {
+    if (s->statics && getlike && (!s->h.static_first || s->h.static_first(r, s->h.ud))) {
         r->from_static = 1;
         if (http_static_serve(s->statics, r, path, pl, 0)) return;
         r->from_static = 0;

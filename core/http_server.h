@@ -51,6 +51,9 @@ typedef struct http_handler {
      * freed); status as sent, seconds since its first byte. Not called for
      * requests aborted by a closing connection. The metrics use it. */
     void (*on_finished)(http_request *r, int status, double seconds, void *ud);
+    /* Optional: whether a GET/HEAD r tries the static files (if any) before
+     * on_request. NULL: every GET/HEAD does. */
+    int (*static_first)(http_request *r, void *ud);
 } http_handler;
 
 http_server *http_server_create(uv_loop_t *loop, const http_limits *lim,
@@ -65,7 +68,7 @@ void http_server_set_headers(http_server *s, const char *block);
  * which carry many clients on one address (exact addresses or CIDR blocks).
  * Copied. Returns how many entries did not parse. */
 int http_server_set_uncapped_peers(http_server *s, const char *const *nets, size_t n);
-/* Static files tried for GET/HEAD outside /api before on_request. Not owned. */
+/* Static files tried for GET/HEAD before on_request (see static_first). Not owned. */
 void http_server_set_static(http_server *s, http_static *st);
 /* Where access log lines go (default stderr). Not owned. */
 void http_server_set_log(http_server *s, void (*write)(const char *line, size_t n, void *ud), void *ud);

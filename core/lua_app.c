@@ -18,8 +18,8 @@
  *   hrtime() -> seconds (monotonic, float); now() -> epoch seconds (float)
  */
 #include "app.h"
+#include "app_http.h"
 #include "gen.h"
-#include "lua_http.h"
 #include "lua_modules.h"
 #include "scheduler.h"
 
@@ -50,7 +50,7 @@ static int start_push(sched_op *op, lua_State *L) {
     }
     app_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->a = o->a;
-    b->port = lua_http_port(o->a);
+    b->port = app_http_port(o->a);
     luaL_setmetatable(L, APP_MT);
     return 1;
 }

@@ -196,7 +196,7 @@ static int l_accept(lua_State *L) {
         return 2;
     }
     lws *s = get_state(L);   /* may raise: before taking the request */
-    http_request *r = lua_http_take_request(L, 1);   /* ours now, whatever happens */
+    http_request *r = mn_http_take_request(L, 1);   /* ours now, whatever happens */
     if (!r) { lua_pushnil(L); lua_pushliteral(L, "the request has ended"); return 2; }
     char headers[160];
     int hl = snprintf(headers, sizeof headers,
