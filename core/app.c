@@ -14,6 +14,7 @@
 #include "app_http.h"
 #include "fs.h"
 #include "gen.h"
+#include "json_out.h"
 #include "metrics.h"
 #include "reload.h"
 #include "scheduler.h"
@@ -204,14 +205,11 @@ int app_start(mn_app *a, app_ready_fn ready, void *ud) {
 
 /* ---- hot reload ------------------------------------------------------------ */
 
+/* extra: more JSON members, without the leading comma (or NULL). */
 static void app_log(const char *level, const char *msg, const char *extra) {
-    char ts[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"%s%s}\n", ts, level, msg,
-            extra && *extra ? "," : "", extra ? extra : "");
+    char f[2304];
+    snprintf(f, sizeof f, "%s%s", extra && *extra ? "," : "", extra ? extra : "");
+    json_out_log(level, msg, f);
 }
 
 static void free_inputs(char **v, int n) {

@@ -12,6 +12,7 @@
 #include "app_http.h"
 #include "http_server.h"
 #include "http_static.h"
+#include "json_out.h"
 #include "logbuf.h"
 #include "lua_http.h"
 #include "metrics.h"
@@ -36,10 +37,8 @@ typedef struct lh_server {
 
 static void send_error(http_request *r, int status, const char *code, const char *msg) {
     char body[512];
-    int n = snprintf(body, sizeof body,
-                     "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"requestId\":\"%s\"}}",
-                     code, msg, http_request_id(r));
-    http_response_send(r, status, NULL, 0, "application/json", body, (size_t)n, 0);
+    size_t n = json_out_error(body, sizeof body, code, msg, http_request_id(r));
+    http_response_send(r, status, NULL, 0, "application/json", body, n, 0);
 }
 
 static void on_done(sched_task *t, sched_status st, lua_State *co, int nres, void *ud) {
@@ -58,10 +57,11 @@ static void on_done(sched_task *t, sched_status st, lua_State *co, int nres, voi
     }
     if (st == SCHED_CANCELLED || !r) return;
     if (st == SCHED_ERROR) {
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"unhandled error in request\","
-                        "\"requestId\":\"%s\",\"error\":\"%s\"}\n",
-                http_request_id(r), lua_tostring(co, -1) ? "see traceback" : "?");
-        fprintf(stderr, "%s\n", lua_tostring(co, -1));
+        const char *e = lua_tostring(co, -1);
+        char f[8192];
+        size_t n = (size_t)snprintf(f, sizeof f, ",\"requestId\":\"%s\",\"error\":", http_request_id(r));
+        json_out_str(f + n, sizeof f - n, e ? e : "?", e ? strlen(e) : 1);
+        json_out_log("error", "unhandled error in request", f);
         send_error(r, 500, "INTERNAL", "Internal server error");
         return;
     }

@@ -24,6 +24,7 @@
 #include "access_log.h"
 #include "http_peers.h"
 #include "http_static.h"
+#include "json_out.h"
 
 #include <llhttp.h>
 #include <stdio.h>
@@ -529,17 +530,14 @@ static void conn_error(http_conn *c, int status) {
     c->handling = 1;
     c->s->inflight++;
     c->close_after = 1;
-    char body[256];
+    char body[512];
     const char *code = status == 431 ? "HEADERS_TOO_LARGE" : status == 413 ? "BODY_TOO_LARGE"
                      : status == 408 ? "REQUEST_TIMEOUT" : status == 503 ? "OVERLOADED"
                      : status == 429 ? "TOO_MANY_CONNECTIONS" : "BAD_REQUEST";
-    /* err_message: a constant of ours, no JSON escaping needed */
     const char *msg = c->err_message ? c->err_message : http_status_reason(status);
-    int n = snprintf(body, sizeof body,
-                     "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"requestId\":\"%s\"}}",
-                     code, msg, r->id);
+    size_t n = json_out_error(body, sizeof body, code, msg, r->id);
     r->keep_alive = 0;
-    http_response_send(r, status, NULL, 0, "application/json", body, (size_t)n, HTTP_RESP_NO_GZIP);
+    http_response_send(r, status, NULL, 0, "application/json", body, n, HTTP_RESP_NO_GZIP);
 }
 
 /* ---- request lifecycle -------------------------------------------------- */

@@ -25,6 +25,7 @@
 #include "app.h"
 #include "gen.h"
 #include "http_server.h"
+#include "json_out.h"
 #include "lua_http.h"
 #include "lua_modules.h"
 #include "metrics.h"
@@ -49,9 +50,13 @@ typedef struct msg_task { mn_app *a; uint64_t id; } msg_task;
 static void task_done(sched_task *t, sched_status st, lua_State *co, int nres, void *ud) {
     (void)t; (void)nres;
     msg_task *m = ud;
-    if (st == SCHED_ERROR)
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"unhandled error in websocket handler\","
-                        "\"conn\":%llu}\n%s\n", (unsigned long long)m->id, lua_tostring(co, -1));
+    if (st == SCHED_ERROR) {
+        const char *e = lua_tostring(co, -1);
+        char f[8192];
+        size_t n = (size_t)snprintf(f, sizeof f, ",\"conn\":%llu,\"error\":", (unsigned long long)m->id);
+        json_out_str(f + n, sizeof f - n, e ? e : "?", e ? strlen(e) : 1);
+        json_out_log("error", "unhandled error in websocket handler", f);
+    }
     lws *s = app_slot_get(m->a, APP_SLOT_WS);
     if (s && m->id) ws_message_done(s->w, m->id);
     free(m);

@@ -10,6 +10,7 @@
 #include "app.h"
 #include "app_http.h"
 #include "gen.h"
+#include "json_out.h"
 #include "scheduler.h"
 
 #include <lauxlib.h>
@@ -75,7 +76,9 @@ static void on_signal(uv_signal_t *h, int signum) {
         if (M.app && M.serving && !M.stopping) app_reload(M.app, "signal", 0, NULL, NULL);
         return;
     }
-    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"shutting down\",\"signal\":%d}\n", signum);
+    char f[32];
+    snprintf(f, sizeof f, ",\"signal\":%d", signum);
+    json_out_log("info", "shutting down", f);
     stop_app(0);
 }
 
