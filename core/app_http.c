@@ -10,6 +10,7 @@
  * can be shadowed by a file.
  */
 #include "app_http.h"
+#include "bind.h"
 #include "http_server.h"
 #include "http_static.h"
 #include "json_out.h"
@@ -205,20 +206,6 @@ static void server_destroy(void *p) {
 
 /* ---- configuration from hooks.server ------------------------------------ */
 
-static double opt_num(lua_State *L, int idx, const char *k, double def) {
-    lua_getfield(L, idx, k);
-    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : def;
-    lua_pop(L, 1);
-    return v;
-}
-
-static const char *opt_str(lua_State *L, int idx, const char *k) {
-    lua_getfield(L, idx, k);
-    const char *v = lua_tostring(L, -1);   /* kept alive by the hooks table */
-    lua_pop(L, 1);
-    return v;
-}
-
 /* hooks.server.uncapped_peers: a list of addresses / CIDR blocks (the
  * trusted proxies) that the per-address connection cap does not apply to. */
 static void set_uncapped_peers(lua_State *L, int idx, http_server *srv) {
@@ -247,18 +234,18 @@ int app_http_start(mn_app *a, mn_gen *g, const char **err) {
     int idx = lua_gettop(L);
     http_limits lim;
     http_limits_default(&lim);
-    lim.max_header_bytes = (size_t)opt_num(L, idx, "max_header_bytes", (double)lim.max_header_bytes);
-    lim.max_body_bytes = (size_t)opt_num(L, idx, "max_body_bytes", (double)lim.max_body_bytes);
-    lim.header_timeout_ms = (unsigned)(opt_num(L, idx, "header_timeout", 10) * 1000);
-    lim.idle_timeout_ms = (unsigned)(opt_num(L, idx, "idle_timeout", 60) * 1000);
-    lim.max_connections = (unsigned)opt_num(L, idx, "max_connections", lim.max_connections);
-    lim.max_connections_per_ip = (unsigned)opt_num(L, idx, "max_connections_per_ip",
+    lim.max_header_bytes = (size_t)bind_get_number(L, idx, "max_header_bytes", (double)lim.max_header_bytes);
+    lim.max_body_bytes = (size_t)bind_get_number(L, idx, "max_body_bytes", (double)lim.max_body_bytes);
+    lim.header_timeout_ms = (unsigned)(bind_get_number(L, idx, "header_timeout", 10) * 1000);
+    lim.idle_timeout_ms = (unsigned)(bind_get_number(L, idx, "idle_timeout", 60) * 1000);
+    lim.max_connections = (unsigned)bind_get_number(L, idx, "max_connections", lim.max_connections);
+    lim.max_connections_per_ip = (unsigned)bind_get_number(L, idx, "max_connections_per_ip",
                                                    lim.max_connections_per_ip);
-    lim.max_body_inflight = (size_t)opt_num(L, idx, "max_body_inflight", (double)lim.max_body_inflight);
-    lim.send_timeout_ms = (unsigned)(opt_num(L, idx, "send_timeout", lim.send_timeout_ms / 1000.0) * 1000);
-    lim.gzip_min_bytes = (size_t)opt_num(L, idx, "gzip_min_bytes", (double)lim.gzip_min_bytes);
-    lim.write_high_water = (size_t)opt_num(L, idx, "write_high_water", (double)lim.write_high_water);
-    lim.slow_request_s = opt_num(L, idx, "slow_request", 1.0);
+    lim.max_body_inflight = (size_t)bind_get_number(L, idx, "max_body_inflight", (double)lim.max_body_inflight);
+    lim.send_timeout_ms = (unsigned)(bind_get_number(L, idx, "send_timeout", lim.send_timeout_ms / 1000.0) * 1000);
+    lim.gzip_min_bytes = (size_t)bind_get_number(L, idx, "gzip_min_bytes", (double)lim.gzip_min_bytes);
+    lim.write_high_water = (size_t)bind_get_number(L, idx, "write_high_water", (double)lim.write_high_water);
+    lim.slow_request_s = bind_get_number(L, idx, "slow_request", 1.0);
     lua_getfield(L, idx, "access_log");
     lim.access_log = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -271,17 +258,17 @@ int app_http_start(mn_app *a, mn_gen *g, const char **err) {
     h->srv = http_server_create(app_loop(a), &lim, &hd);
     if (!h->srv) { metrics_detach(h); free(h); lua_pop(L, 1); *err = "out of memory"; return -1; }
     set_uncapped_peers(L, idx, h->srv);
-    const char *headers = opt_str(L, idx, "headers");
+    const char *headers = bind_get_string(L, idx, "headers");
     if (headers) http_server_set_headers(h->srv, headers);
-    const char *dir = opt_str(L, idx, "static_dir");
+    const char *dir = bind_get_string(L, idx, "static_dir");
     if (dir && (h->st = http_static_open(dir))) http_server_set_static(h->srv, h->st);
-    const char *logf = opt_str(L, idx, "log_file");
+    const char *logf = bind_get_string(L, idx, "log_file");
     int fd = logf ? open(logf, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
     if (lim.access_log && (h->log = logbuf_open(app_loop(a), fd >= 0 ? fd : 2, fd >= 0)))
         http_server_set_log(h->srv, logbuf_write, h->log);
     else if (fd >= 0) close(fd);
-    const char *host = opt_str(L, idx, "host");
-    int port = (int)opt_num(L, idx, "port", 8080);
+    const char *host = bind_get_string(L, idx, "host");
+    int port = (int)bind_get_number(L, idx, "port", 8080);
     app_slot_set(a, APP_SLOT_HTTP, h, server_destroy);
     int rc = http_server_listen(h->srv, host ? host : "127.0.0.1", port);
     lua_pop(L, 1);

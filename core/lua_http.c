@@ -9,6 +9,7 @@
  */
 #include "lua_http.h"
 #include "app_http.h"
+#include "bind.h"
 #include "lua_modules.h"
 
 #include <lauxlib.h>
@@ -78,8 +79,8 @@ mn_http_handle *mn_http_push_request(lua_State *L, http_request *r, void *owner)
     b->task = NULL;
     b->streaming = 0;
     /* the metatable may not exist yet if nest.core.http was never required */
-    luaL_newmetatable(L, HANDLE_MT);
-    lua_setmetatable(L, -2);
+    bind_createmeta(L, HANDLE_MT, NULL, NULL);
+    luaL_setmetatable(L, HANDLE_MT);
     lua_setfield(L, -2, "handle");
     return b;
 }
@@ -256,8 +257,7 @@ static int l_port(lua_State *L) {
 static int luaopen_nest_core_http(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"begin", l_begin}, {"write", l_write}, {"alive", l_alive}, {"port", l_port}, {NULL, NULL}};
-    luaL_newmetatable(L, HANDLE_MT);
-    lua_pop(L, 1);
+    bind_createmeta(L, HANDLE_MT, NULL, NULL);
     luaL_newlib(L, fns);
     return 1;
 }

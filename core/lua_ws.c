@@ -23,6 +23,7 @@
  * stops above ws_opts.max_pending).
  */
 #include "app.h"
+#include "bind.h"
 #include "gen.h"
 #include "http_server.h"
 #include "json_out.h"
@@ -34,6 +35,7 @@
 
 #include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,31 +144,6 @@ static uint64_t check_id(lua_State *L, int idx) {
     return (uint64_t)v;
 }
 
-static unsigned opt_ms(lua_State *L, int idx, const char *k, unsigned def) {
-    lua_getfield(L, idx, k);
-    unsigned v = def;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) <= 0)
-            luaL_error(L, "bad option '%s' to 'accept' (positive number of seconds expected)", k);
-        v = (unsigned)(lua_tonumber(L, -1) * 1000.0);
-        if (v == 0) v = 1;
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-static size_t opt_size(lua_State *L, int idx, const char *k, size_t def) {
-    lua_getfield(L, idx, k);
-    size_t v = def;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
-            luaL_error(L, "bad option '%s' to 'accept' (positive integer expected)", k);
-        v = (size_t)lua_tointeger(L, -1);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 typedef struct adopt_ctx { lws *s; const ws_opts *o; const char *user; uint64_t id; } adopt_ctx;
 
 static void release_held(void *held) { http_held_release(held); }
@@ -184,14 +161,17 @@ static int l_accept(lua_State *L) {
     luaL_checktype(L, 3, LUA_TTABLE);
     ws_opts o;
     ws_opts_default(&o);
-    o.max_message = opt_size(L, 3, "max_message", o.max_message);
-    o.queue_max = opt_size(L, 3, "queue_max", o.queue_max);
-    o.queue_bytes = opt_size(L, 3, "queue_bytes", o.queue_bytes);
-    o.max_pending = (unsigned)opt_size(L, 3, "max_pending", o.max_pending);
-    o.ping_interval_ms = opt_ms(L, 3, "ping_interval", o.ping_interval_ms);
-    o.pong_timeout_ms = opt_ms(L, 3, "pong_timeout", o.pong_timeout_ms);
-    o.close_timeout_ms = opt_ms(L, 3, "close_timeout", o.close_timeout_ms);
-    o.stall_timeout_ms = opt_ms(L, 3, "stall_timeout", o.stall_timeout_ms);
+    o.max_message = (size_t)bind_opt_integer(L, 3, "max_message", (lua_Integer)o.max_message,
+                                             1, LUA_MAXINTEGER);
+    o.queue_max = (size_t)bind_opt_integer(L, 3, "queue_max", (lua_Integer)o.queue_max,
+                                           1, LUA_MAXINTEGER);
+    o.queue_bytes = (size_t)bind_opt_integer(L, 3, "queue_bytes", (lua_Integer)o.queue_bytes,
+                                             1, LUA_MAXINTEGER);
+    o.max_pending = (unsigned)bind_opt_integer(L, 3, "max_pending", o.max_pending, 1, UINT_MAX);
+    o.ping_interval_ms = (unsigned)bind_opt_ms(L, 3, "ping_interval", o.ping_interval_ms, 4e6);
+    o.pong_timeout_ms = (unsigned)bind_opt_ms(L, 3, "pong_timeout", o.pong_timeout_ms, 4e6);
+    o.close_timeout_ms = (unsigned)bind_opt_ms(L, 3, "close_timeout", o.close_timeout_ms, 4e6);
+    o.stall_timeout_ms = (unsigned)bind_opt_ms(L, 3, "stall_timeout", o.stall_timeout_ms, 4e6);
     lua_getfield(L, 3, "user");
     const char *user = lua_tostring(L, -1);   /* kept on the stack */
     char accept[29];
