@@ -11,9 +11,10 @@
  * the generations are closed and the slots destroyed.
  */
 #include "app.h"
+#include "app_http.h"
 #include "fs.h"
 #include "gen.h"
-#include "lua_http.h"
+#include "json_out.h"
 #include "metrics.h"
 #include "reload.h"
 #include "scheduler.h"
@@ -180,7 +181,7 @@ static void boot_done(sched_task *t, sched_status st, lua_State *co, int nres, v
     lua_pushvalue(co, -nres);
     g->hooks_ref = luaL_ref(co, LUA_REGISTRYINDEX);
     const char *err = NULL;
-    if (lua_http_start(a, g, &err) != 0) {
+    if (app_http_start(a, g, &err) != 0) {
         if (a->ready) a->ready(a, -1, err, a->ready_ud);
         return;
     }
@@ -204,14 +205,11 @@ int app_start(mn_app *a, app_ready_fn ready, void *ud) {
 
 /* ---- hot reload ------------------------------------------------------------ */
 
+/* extra: more JSON members, without the leading comma (or NULL). */
 static void app_log(const char *level, const char *msg, const char *extra) {
-    char ts[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"%s%s}\n", ts, level, msg,
-            extra && *extra ? "," : "", extra ? extra : "");
+    char f[2304];
+    snprintf(f, sizeof f, "%s%s", extra && *extra ? "," : "", extra ? extra : "");
+    json_out_log(level, msg, f);
 }
 
 static void free_inputs(char **v, int n) {
@@ -676,7 +674,7 @@ static void app_stop_now(mn_app *a) {
 static void on_drain_tick(uv_timer_t *t) {
     mn_app *a = t->data;
     uint64_t waited = uv_now(a->loop) - a->drain_started;
-    if (lua_http_inflight(a) == 0 || waited >= (uint64_t)(a->drain_timeout * 1000))
+    if (app_http_inflight(a) == 0 || waited >= (uint64_t)(a->drain_timeout * 1000))
         app_stop_now(a);
 }
 
@@ -692,8 +690,8 @@ void app_stop(mn_app *a, void (*stopped)(mn_app *, void *), void *ud) {
             a->drain_timeout = lua_tonumber(L, -1);
         lua_pop(L, 1);
     }
-    lua_http_stop_accepting(a);
-    if (lua_http_inflight(a) == 0) { app_stop_now(a); return; }
+    app_http_stop_accepting(a);
+    if (app_http_inflight(a) == 0) { app_stop_now(a); return; }
     /* poll for the in-flight count to reach zero; 20 ms is plenty fine */
     a->drain_started = uv_now(a->loop);
     uv_timer_start(&a->drain_timer, on_drain_tick, 20, 20);

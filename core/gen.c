@@ -36,7 +36,7 @@ mn_gen *gen_create(mn_app *app, int id) {
      * collections only visit the young objects. */
     lua_gc(g->L, LUA_GCGEN, 0, 0);
     luaL_openlibs(g->L);
-    lua_modules_preload(g->L);
+    mn_modules_preload(g->L);
     luaL_getsubtable(g->L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(g->L, luaopen_cjson);
     lua_setfield(g->L, -2, "cjson");

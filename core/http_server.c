@@ -24,6 +24,7 @@
 #include "access_log.h"
 #include "http_peers.h"
 #include "http_static.h"
+#include "json_out.h"
 
 #include <llhttp.h>
 #include <stdio.h>
@@ -85,6 +86,11 @@ struct http_conn {
     http_conn *prev, *next;
 };
 
+/* An upgraded connection keeps its place in max_connections and in its
+ * address's count until the taker says the socket is closed: otherwise one
+ * address could hold any number of WebSocket connections. */
+struct http_held { http_server *s; http_peer_slot *peer; http_held *prev, *next; };
+
 struct http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
@@ -101,6 +107,8 @@ struct http_server {
     size_t body_inflight;     /* bytes reserved by bodies being read or handled */
     http_peers *peers;
     int conns_closing;        /* closed connections whose handles are not yet */
+    http_held *held;          /* upgraded connections still counted */
+    int nheld;
     void (*close_cb)(void *ud);
     void *close_ud;
     char date[40]; time_t date_at;
@@ -522,17 +530,14 @@ static void conn_error(http_conn *c, int status) {
     c->handling = 1;
     c->s->inflight++;
     c->close_after = 1;
-    char body[256];
+    char body[512];
     const char *code = status == 431 ? "HEADERS_TOO_LARGE" : status == 413 ? "BODY_TOO_LARGE"
                      : status == 408 ? "REQUEST_TIMEOUT" : status == 503 ? "OVERLOADED"
                      : status == 429 ? "TOO_MANY_CONNECTIONS" : "BAD_REQUEST";
-    /* err_message: a constant of ours, no JSON escaping needed */
     const char *msg = c->err_message ? c->err_message : http_status_reason(status);
-    int n = snprintf(body, sizeof body,
-                     "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"requestId\":\"%s\"}}",
-                     code, msg, r->id);
+    size_t n = json_out_error(body, sizeof body, code, msg, r->id);
     r->keep_alive = 0;
-    http_response_send(r, status, NULL, 0, "application/json", body, (size_t)n, HTTP_RESP_NO_GZIP);
+    http_response_send(r, status, NULL, 0, "application/json", body, n, HTTP_RESP_NO_GZIP);
 }
 
 /* ---- request lifecycle -------------------------------------------------- */
@@ -590,7 +595,7 @@ static void dispatch(http_conn *c) {
     size_t pl;
     const char *path = http_request_path(r, &pl);
     int getlike = !strcmp(r->method, "GET") || r->head;
-    if (s->statics && getlike && !(pl >= 4 && !memcmp(path, "/api", 4) && (pl == 4 || path[4] == '/'))) {
+    if (s->statics && getlike && (!s->h.static_first || s->h.static_first(r, s->h.ud))) {
         r->from_static = 1;
         if (http_static_serve(s->statics, r, path, pl, 0)) return;
         r->from_static = 0;
@@ -1024,7 +1029,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &s->settings);
     c->parser.data = c;
-    if ((unsigned)s->nconns > s->lim.max_connections) { conn_error(c, 503); return; }
+    if ((unsigned)(s->nconns + s->nheld) > s->lim.max_connections) { conn_error(c, 503); return; }
     if (over_peer) {
         c->err_message = "Too many connections from your address";
         conn_error(c, 429);
@@ -1100,6 +1105,7 @@ static void server_maybe_done(http_server *s) {
     void (*cb)(void *) = s->close_cb;
     void *ud = s->close_ud;
     s->close_cb = NULL;
+    for (http_held *h = s->held; h; h = h->next) h->s = NULL;   /* released later */
     free(s->extra_headers);
     http_peers_free(s->peers);
     free(s);
@@ -1123,7 +1129,7 @@ size_t http_server_body_inflight(http_server *s) { return s->body_inflight; }
 int http_server_set_uncapped_peers(http_server *s, const char *const *nets, size_t n) {
     return http_peers_set_uncapped(s->peers, nets, n);
 }
-int http_server_connections(http_server *s) { return s->nconns; }
+int http_server_connections(http_server *s) { return s->nconns + s->nheld; }
 
 void http_server_close(http_server *s, void (*cb)(void *), void *ud) {
     s->closing = 1;
@@ -1206,6 +1212,32 @@ static void on_upgrade_written(uv_write_t *w, int status) {
 
 static void on_taken_closed(uv_handle_t *h) { free(h); }
 
+static http_held *held_new(http_conn *c) {
+    http_held *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    http_server *s = c->s;
+    h->s = s;
+    h->peer = c->peer;
+    c->peer = NULL;
+    h->next = s->held;
+    if (s->held) s->held->prev = h;
+    s->held = h;
+    s->nheld++;
+    return h;
+}
+
+void http_held_release(http_held *h) {
+    if (!h) return;
+    http_server *s = h->s;
+    if (s) {   /* NULL: the server is gone, and its counts with it */
+        if (h->prev) h->prev->next = h->next; else s->held = h->next;
+        if (h->next) h->next->prev = h->prev;
+        s->nheld--;
+        http_peers_give(s->peers, h->peer);
+    }
+    free(h);
+}
+
 /* Answer r with 101 and hand the socket over: the descriptor is duplicated
  * into a new uv_tcp_t (owned by the taker from then on, to be freed in its
  * close callback), the 101 head is queued on it first, the bytes already
@@ -1213,7 +1245,8 @@ static void on_taken_closed(uv_handle_t *h) { free(h); }
  * only), and the HTTP connection is closed without touching the socket.
  * r is freed before this returns, whatever the outcome. */
 int http_request_upgrade(http_request *r, const char *headers, size_t hlen,
-                         void (*on_taken)(uv_tcp_t *tcp, const char *buffered, size_t n, void *ud),
+                         void (*on_taken)(uv_tcp_t *tcp, http_held *held,
+                                          const char *buffered, size_t n, void *ud),
                          void *ud) {
     http_conn *c = r->c;
     http_server *s = c->s;
@@ -1255,13 +1288,19 @@ int http_request_upgrade(http_request *r, const char *headers, size_t hlen,
         } else { free(t); t = NULL; }
     }
     if (rc != 0) { free(head); free(t); if (nfd >= 0) close(nfd); t = NULL; }
+    http_held *held = t ? held_new(c) : NULL;
+    if (t && !held) {   /* cannot keep it counted: do not hand it over */
+        uv_close((uv_handle_t *)t, on_taken_closed);
+        t = NULL;
+        rc = UV_ENOMEM;
+    }
     r->status = rc == 0 ? 101 : 500;
     access_log(r);
     c->handling = 0;
     s->inflight--;
     c->req = NULL;
     request_free(r);
-    if (t) on_taken(t, c->in + c->in_off, unparsed(c), ud);
+    if (t) on_taken(t, held, c->in + c->in_off, unparsed(c), ud);
     c->in_off = c->in_len = 0;
     conn_close(c);
     return rc;

@@ -51,6 +51,9 @@ typedef struct http_handler {
      * freed); status as sent, seconds since its first byte. Not called for
      * requests aborted by a closing connection. The metrics use it. */
     void (*on_finished)(http_request *r, int status, double seconds, void *ud);
+    /* Optional: whether a GET/HEAD r tries the static files (if any) before
+     * on_request. NULL: every GET/HEAD does. */
+    int (*static_first)(http_request *r, void *ud);
 } http_handler;
 
 http_server *http_server_create(uv_loop_t *loop, const http_limits *lim,
@@ -65,13 +68,14 @@ void http_server_set_headers(http_server *s, const char *block);
  * which carry many clients on one address (exact addresses or CIDR blocks).
  * Copied. Returns how many entries did not parse. */
 int http_server_set_uncapped_peers(http_server *s, const char *const *nets, size_t n);
-/* Static files tried for GET/HEAD outside /api before on_request. Not owned. */
+/* Static files tried for GET/HEAD before on_request (see static_first). Not owned. */
 void http_server_set_static(http_server *s, http_static *st);
 /* Where access log lines go (default stderr). Not owned. */
 void http_server_set_log(http_server *s, void (*write)(const char *line, size_t n, void *ud), void *ud);
 void http_server_stop_accepting(http_server *s);
 /* Requests being handled right now. */
 int http_server_inflight(http_server *s);
+/* Connections open right now, upgraded (WebSocket) ones included. */
 int http_server_connections(http_server *s);
 /* Body bytes reserved right now (in-flight budget, max_body_inflight). */
 size_t http_server_body_inflight(http_server *s);
@@ -129,14 +133,20 @@ size_t http_server_high_water(http_request *r);
 /* Protocol upgrade (WebSocket): answer r with "101 Switching Protocols"
  * plus `headers` ("Name: value\r\n" lines) and hand the socket over. The
  * taker gets a new uv_tcp_t (its own from then on: it must uv_close it and
- * free() it in the close callback) with the 101 already queued on it, and
- * the bytes read past the request (valid during the call only). The HTTP
- * connection is closed without closing the socket, and r is freed, whatever
- * the outcome. 0, or a UV_E* code (on_taken is then not called; UV_EBUSY
- * when earlier responses are still being written). */
+ * free() it in the close callback) with the 101 already queued on it, the
+ * bytes read past the request (valid during the call only), and `held`: the
+ * connection still counts against max_connections and its address's cap
+ * until the taker calls http_held_release(held) once, when the socket is
+ * closed (safe after the server is gone). The HTTP connection is closed
+ * without closing the socket, and r is freed, whatever the outcome. 0, or a
+ * UV_E* code (on_taken is then not called; UV_EBUSY when earlier responses
+ * are still being written). */
+typedef struct http_held http_held;
 int http_request_upgrade(http_request *r, const char *headers, size_t hlen,
-                         void (*on_taken)(uv_tcp_t *tcp, const char *buffered, size_t n, void *ud),
+                         void (*on_taken)(uv_tcp_t *tcp, http_held *held,
+                                          const char *buffered, size_t n, void *ud),
                          void *ud);
+void http_held_release(http_held *held);
 
 const char *http_status_reason(int status);
 

@@ -13,6 +13,7 @@
  * their indexed size and mtime until the next open (a reload).
  */
 #include "http_static.h"
+#include "json_out.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -404,9 +405,7 @@ int http_static_serve(http_static *st, http_request *r, const char *path, size_t
          * (the SPA's index.html) makes it look like it worked */
         if (!(flags & HTTP_STATIC_MUST) && dp != -2) return 0;
         char nf[160];
-        int n = snprintf(nf, sizeof nf,
-                         "{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"Not found\",\"requestId\":\"%s\"}}",
-                         http_request_id(r));
+        size_t n = json_out_error(nf, sizeof nf, "NOT_FOUND", "Not found", http_request_id(r));
         http_response_send(r, 404, NULL, 0, "application/json", nf, (size_t)n, HTTP_RESP_NO_GZIP);
         return 1;
     }
@@ -474,8 +473,9 @@ int http_static_serve(http_static *st, http_request *r, const char *path, size_t
     if (!head) {
         body = body_of(rep, from, blen, &owned);
         if (!body) {
-            static const char e[] = "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"Cannot read file\"}}";
-            http_response_send(r, 500, NULL, 0, "application/json", e, sizeof e - 1, HTTP_RESP_NO_GZIP);
+            char e[160];
+            size_t n = json_out_error(e, sizeof e, "INTERNAL", "Cannot read file", http_request_id(r));
+            http_response_send(r, 500, NULL, 0, "application/json", e, n, HTTP_RESP_NO_GZIP);
             return 1;
         }
     }

@@ -18,8 +18,9 @@
  *   hrtime() -> seconds (monotonic, float); now() -> epoch seconds (float)
  */
 #include "app.h"
+#include "app_http.h"
+#include "bind.h"
 #include "gen.h"
-#include "lua_http.h"
 #include "lua_modules.h"
 #include "scheduler.h"
 
@@ -50,7 +51,7 @@ static int start_push(sched_op *op, lua_State *L) {
     }
     app_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->a = o->a;
-    b->port = lua_http_port(o->a);
+    b->port = app_http_port(o->a);
     luaL_setmetatable(L, APP_MT);
     return 1;
 }
@@ -302,18 +303,10 @@ static int luaopen_nest_core_app(lua_State *L) {
                                    {"runtime", l_runtime}, {"hold", l_hold}, {"pid", l_pid},
                                    {"kill", l_kill}, {NULL, NULL}};
     static const luaL_Reg hold_methods[] = {{"release", l_hold_release}, {NULL, NULL}};
-    luaL_newmetatable(L, APP_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
-    luaL_newmetatable(L, HOLD_MT);
-    luaL_newlib(L, hold_methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_hold_release);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_hold_release);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
+    static const luaL_Reg hold_meta[] = {
+        {"__gc", l_hold_release}, {"__close", l_hold_release}, {NULL, NULL}};
+    bind_createmeta(L, APP_MT, methods, NULL);
+    bind_createmeta(L, HOLD_MT, hold_methods, hold_meta);
     luaL_newlib(L, fns);
     return 1;
 }

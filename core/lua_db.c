@@ -22,6 +22,7 @@
  * goes dead. The app's pg_pool lives in APP_SLOT_PG until the app stops (app_stop).
  */
 #include "app.h"
+#include "bind.h"
 #include "lua_modules.h"
 #include "metrics.h"
 #include "pg_pool.h"
@@ -404,22 +405,6 @@ static void op_start_acquire(db_op *o, double queue_timeout) {
 
 /* ---- bindings ----------------------------------------------------------- */
 
-static double opt_num(lua_State *L, int t, const char *k, double dflt) {
-    if (lua_type(L, t) != LUA_TTABLE) return dflt;
-    lua_getfield(L, t, k);
-    double v = lua_isnil(L, -1) ? dflt : luaL_checknumber(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-static int opt_bool(lua_State *L, int t, const char *k) {
-    if (lua_type(L, t) != LUA_TTABLE) return 0;
-    lua_getfield(L, t, k);
-    int v = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
 static char *dup_len(const char *s, size_t n) {
     char *d = malloc(n + 1);
     if (d) { memcpy(d, s, n); d[n] = 0; }
@@ -514,11 +499,11 @@ static int l_query(lua_State *L) {
     if (!o) return luaL_error(L, "out of memory");
     o->pool = p;
     o->box = box;
-    o->simple = opt_bool(L, 5, "simple");
-    o->raw_json = opt_bool(L, 5, "raw_json");
-    o->prepare = opt_bool(L, 5, "prepare");
-    o->timeout = opt_num(L, 5, "timeout", 0);
-    double qt = opt_num(L, 5, "queue_timeout", -1);
+    o->simple = bind_opt_bool(L, 5, "simple");
+    o->raw_json = bind_opt_bool(L, 5, "raw_json");
+    o->prepare = bind_opt_bool(L, 5, "prepare");
+    o->timeout = bind_opt_number(L, 5, "timeout", 0);
+    double qt = bind_opt_number(L, 5, "queue_timeout", -1);
     if (o->simple && n > 0) { op_free(o); return luaL_argerror(L, 3, "a simple query takes no parameters"); }
     fill_params(L, o, 3, n);
     o->sql = dup_len(sql, sqllen);
@@ -574,13 +559,13 @@ static int l_configure(lua_State *L) {
     memset(&o, 0, sizeof o);
     lua_getfield(L, 1, "url");
     o.url = luaL_checkstring(L, -1);
-    o.max = (int)opt_num(L, 1, "pool_max", 20);
-    o.queue_max = (int)opt_num(L, 1, "queue_max", 1000);
-    o.idle_timeout = opt_num(L, 1, "idle_timeout", 30);
-    o.connect_timeout = opt_num(L, 1, "connect_timeout", 2);
-    o.statement_timeout = opt_num(L, 1, "statement_timeout", 30);
-    o.queue_timeout = opt_num(L, 1, "queue_timeout", 5);
-    o.slow_query = opt_num(L, 1, "slow_query", 0.1);
+    o.max = (int)bind_opt_number(L, 1, "pool_max", 20);
+    o.queue_max = (int)bind_opt_number(L, 1, "queue_max", 1000);
+    o.idle_timeout = bind_opt_number(L, 1, "idle_timeout", 30);
+    o.connect_timeout = bind_opt_number(L, 1, "connect_timeout", 2);
+    o.statement_timeout = bind_opt_number(L, 1, "statement_timeout", 30);
+    o.queue_timeout = bind_opt_number(L, 1, "queue_timeout", 5);
+    o.slow_query = bind_opt_number(L, 1, "slow_query", 0.1);
     luaL_argcheck(L, o.max > 0 && o.max <= 10000, 1, "pool_max must be between 1 and 10000");
     mn_app *a = app_from_lua(L);
     pg_pool *p = app_slot_get(a, APP_SLOT_PG);
@@ -632,14 +617,10 @@ static int luaopen_nest_core_db(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"setup", l_setup}, {"configure", l_configure}, {"query", l_query},
         {"acquire", l_acquire}, {"counts", l_counts}, {"task", l_task}, {NULL, NULL}};
-    if (luaL_newmetatable(L, CONN_MT)) {
-        lua_newtable(L);
-        lua_pushcfunction(L, l_conn_release); lua_setfield(L, -2, "release");
-        lua_pushcfunction(L, l_conn_alive); lua_setfield(L, -2, "alive");
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_conn_release); lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
+    static const luaL_Reg conn_methods[] = {
+        {"release", l_conn_release}, {"alive", l_conn_alive}, {NULL, NULL}};
+    static const luaL_Reg conn_meta[] = {{"__gc", l_conn_release}, {NULL, NULL}};
+    bind_createmeta(L, CONN_MT, conn_methods, conn_meta);
     luaL_newlib(L, fns);
     push_null(L);
     lua_setfield(L, -2, "null");

@@ -13,6 +13,7 @@
  * generation that made it.
  */
 #include "app.h"
+#include "bind.h"
 #include "gen.h"
 #include "lua_modules.h"
 #include "scheduler.h"
@@ -154,12 +155,8 @@ static int l_gc(lua_State *L) {
 static int luaopen_nest_core_event(lua_State *L) {
     static const luaL_Reg methods[] = {
         {"wait", l_wait}, {"signal", l_signal}, {"waiting", l_waiting}, {NULL, NULL}};
-    luaL_newmetatable(L, EVENT_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    static const luaL_Reg meta[] = {{"__gc", l_gc}, {NULL, NULL}};
+    bind_createmeta(L, EVENT_MT, methods, meta);
     lua_newtable(L);
     lua_pushcfunction(L, l_new);
     lua_setfield(L, -2, "new");

@@ -30,6 +30,7 @@
  * app's metrics registry.
  */
 #include "app.h"
+#include "bind.h"
 #include "fetch.h"
 #include "lua_modules.h"
 #include "metrics.h"
@@ -178,47 +179,6 @@ static int op_push(sched_op *op, lua_State *L) {
     return 1;
 }
 
-/* opts.<name> as milliseconds, 0 when absent */
-static long opt_ms(lua_State *L, const char *name) {
-    long ms = 0;
-    if (lua_getfield(L, 2, name) != LUA_TNIL) {
-        int ok;
-        lua_Number s = lua_tonumberx(L, -1, &ok);
-        if (!ok || !(s > 0 && s <= 86400))
-            luaL_error(L, "bad argument #2 to 'request' (opts.%s must be seconds in (0, 86400])", name);
-        ms = (long)(s * 1000 + 0.5);
-        if (ms < 1) ms = 1;
-    }
-    lua_pop(L, 1);
-    return ms;
-}
-
-static lua_Integer opt_int(lua_State *L, const char *name, lua_Integer min, lua_Integer max) {
-    lua_Integer v = 0;
-    if (lua_getfield(L, 2, name) != LUA_TNIL) {
-        int ok;
-        v = lua_tointegerx(L, -1, &ok);
-        if (!ok || v < min || v > max)
-            luaL_error(L, "bad argument #2 to 'request' (opts.%s must be an integer in [%I, %I])",
-                       name, min, max);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-/* opts.<name> as a string (valid while opts is on the stack), or NULL */
-static const char *opt_str(lua_State *L, const char *name, size_t *len) {
-    const char *s = NULL;
-    int t = lua_getfield(L, 2, name);
-    if (t != LUA_TNIL) {
-        if (t != LUA_TSTRING)
-            luaL_error(L, "bad argument #2 to 'request' (opts.%s must be a string)", name);
-        s = lua_tolstring(L, -1, len);
-    }
-    lua_pop(L, 1);   /* the string stays alive: opts holds it */
-    return s;
-}
-
 static int l_request(lua_State *L) {
     const char *url = luaL_checkstring(L, 1);
     if (lua_isnoneornil(L, 2)) { lua_settop(L, 1); lua_newtable(L); }
@@ -226,21 +186,21 @@ static int l_request(lua_State *L) {
     lua_settop(L, 2);
     fetch_options o = {0};
     o.url = url;
-    o.method = opt_str(L, "method", NULL);
-    o.body = opt_str(L, "body", &o.body_len);
-    o.connect_timeout_ms = opt_ms(L, "connect_timeout");
-    o.total_timeout_ms = opt_ms(L, "timeout");
-    o.max_size = (size_t)opt_int(L, "max_size", 1, (lua_Integer)1 << 40);
-    o.max_redirects = (int)opt_int(L, "max_redirects", 1, 50);
-    long max_host = (long)opt_int(L, "max_host_connections", 1, 1000);
+    o.method = bind_opt_string(L, 2, "method", NULL);
+    o.body = bind_opt_string(L, 2, "body", &o.body_len);
+    o.connect_timeout_ms = (long)bind_opt_ms(L, 2, "connect_timeout", 0, 86400);
+    o.total_timeout_ms = (long)bind_opt_ms(L, 2, "timeout", 0, 86400);
+    o.max_size = (size_t)bind_opt_integer(L, 2, "max_size", 0, 1, (lua_Integer)1 << 40);
+    o.max_redirects = (int)bind_opt_integer(L, 2, "max_redirects", 0, 1, 50);
+    long max_host = (long)bind_opt_integer(L, 2, "max_host_connections", 0, 1, 1000);
     lua_getfield(L, 2, "follow");
     o.follow = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    const char *addresses = opt_str(L, "addresses", NULL);
+    const char *addresses = bind_opt_string(L, 2, "addresses", NULL);
     if (addresses && strcmp(addresses, "public") != 0 && strcmp(addresses, "lan") != 0)
         luaL_error(L, "bad argument #2 to 'request' (opts.addresses must be \"public\" or \"lan\")");
     o.public_only = addresses && !strcmp(addresses, "public");
-    const char *service = opt_str(L, "service", NULL);
+    const char *service = bind_opt_string(L, 2, "service", NULL);
 
     /* headers: an array of "Name: value" strings, kept alive by opts */
     if (lua_getfield(L, 2, "headers") != LUA_TNIL) {

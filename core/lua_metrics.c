@@ -26,6 +26,7 @@
  * table per observation.
  */
 #include "app.h"
+#include "bind.h"
 #include "lua_modules.h"
 #include "metrics.h"
 
@@ -183,13 +184,8 @@ static int l_expose(lua_State *L) {
 }
 
 static void new_type(lua_State *L, const char *mt, const luaL_Reg *methods) {
-    luaL_newmetatable(L, mt);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_handle_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
+    static const luaL_Reg meta[] = {{"__tostring", l_handle_tostring}, {NULL, NULL}};
+    bind_createmeta(L, mt, methods, meta);
 }
 
 static int luaopen_nest_core_metrics(lua_State *L) {

@@ -4,12 +4,12 @@
 
 static mn_lua_module *modules;
 
-void lua_modules_register(mn_lua_module *m) {
+void mn_modules_register(mn_lua_module *m) {
     m->next = modules;
     modules = m;
 }
 
-void lua_modules_preload(lua_State *L) {
+void mn_modules_preload(lua_State *L) {
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     for (mn_lua_module *m = modules; m; m = m->next) {
         lua_pushcfunction(L, m->open);

@@ -20,14 +20,14 @@ typedef struct mn_lua_module {
     struct mn_lua_module *next;
 } mn_lua_module;
 
-void lua_modules_register(mn_lua_module *m);
+void mn_modules_register(mn_lua_module *m);
 /* Put every registered module into L's package.preload. */
-void lua_modules_preload(lua_State *L);
+void mn_modules_preload(lua_State *L);
 
 #define MN_LUA_MODULE(NAME, FN)                                               \
     static mn_lua_module mn_module_##FN = {NAME, FN, 0};                      \
     __attribute__((constructor)) static void mn_module_register_##FN(void) { \
-        lua_modules_register(&mn_module_##FN);                                \
+        mn_modules_register(&mn_module_##FN);                                \
     }
 
 #endif

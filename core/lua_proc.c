@@ -16,6 +16,7 @@
  * owner is gone, so the child is killed and reaped.
  */
 #include "app.h"
+#include "bind.h"
 #include "lua_modules.h"
 #include "proc.h"
 #include "scheduler.h"
@@ -150,14 +151,6 @@ static int l_close(lua_State *L) {
 
 /* ---- spawn --------------------------------------------------------------- */
 
-static size_t opt_size(lua_State *L, int t, const char *k) {
-    lua_getfield(L, t, k);
-    lua_Integer v = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
-    if (v < 0 || v > (lua_Integer)1 << 30) luaL_error(L, "spawn: opts.%s out of range", k);
-    lua_pop(L, 1);
-    return (size_t)v;
-}
-
 /* A NULL-terminated array of the strings of table t (kept alive by t). */
 static const char **string_array(lua_State *L, int t, const char *what) {
     lua_Integer n = luaL_len(L, t);
@@ -203,9 +196,9 @@ static int l_spawn(lua_State *L) {
         luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 2, "opts.stdin must be a string");
         o.stdin_data = lua_tolstring(L, -1, &o.stdin_len);
     }
-    o.max_line = opt_size(L, 2, "max_line");
-    o.max_buffer = opt_size(L, 2, "max_buffer");
-    o.err_max = opt_size(L, 2, "err_max");
+    o.max_line = (size_t)bind_opt_integer(L, 2, "max_line", 0, 0, (lua_Integer)1 << 30);
+    o.max_buffer = (size_t)bind_opt_integer(L, 2, "max_buffer", 0, 0, (lua_Integer)1 << 30);
+    o.err_max = (size_t)bind_opt_integer(L, 2, "err_max", 0, 0, (lua_Integer)1 << 30);
     lua_getfield(L, 2, "grace");
     o.grace = luaL_optnumber(L, -1, 0);
     lua_pop(L, 1);
@@ -231,14 +224,8 @@ static int luaopen_nest_core_proc(lua_State *L) {
         {"stderr", l_stderr}, {"truncated", l_truncated}, {"exited", l_exited},
         {"close", l_close}, {NULL, NULL}};
     static const luaL_Reg fns[] = {{"spawn", l_spawn}, {NULL, NULL}};
-    luaL_newmetatable(L, PROC_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, l_close);
-    lua_setfield(L, -2, "__close");
-    lua_pop(L, 1);
+    static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {NULL, NULL}};
+    bind_createmeta(L, PROC_MT, methods, meta);
     luaL_newlib(L, fns);
     return 1;
 }

@@ -18,6 +18,7 @@
  * ends with :unsubscribe() or when its generation retires.
  */
 #include "app.h"
+#include "bind.h"
 #include "gen.h"
 #include "lua_modules.h"
 #include "redis_client.h"
@@ -401,14 +402,9 @@ static int luaopen_nest_core_redis(lua_State *L) {
         {"configure", l_configure}, {"configured", l_configured}, {"available", l_available},
         {"event", l_event}, {"call", l_call}, {"pipeline", l_pipeline},
         {"subscribe", l_subscribe}, {"sha1", l_sha1}, {NULL, NULL}};
-    luaL_newmetatable(L, SUB_MT);
-    lua_newtable(L);
-    lua_pushcfunction(L, l_unsubscribe);
-    lua_setfield(L, -2, "unsubscribe");
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_sub_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    static const luaL_Reg sub_methods[] = {{"unsubscribe", l_unsubscribe}, {NULL, NULL}};
+    static const luaL_Reg sub_meta[] = {{"__gc", l_sub_gc}, {NULL, NULL}};
+    bind_createmeta(L, SUB_MT, sub_methods, sub_meta);
     luaL_newlib(L, fns);
     return 1;
 }

@@ -14,6 +14,7 @@
  * without close() is closed by its __gc.
  */
 #include "app.h"
+#include "bind.h"
 #include "lua_modules.h"
 #include "scheduler.h"
 
@@ -287,12 +288,8 @@ static int luaopen_nest_core_tcp(lua_State *L) {
                                        {"resume", l_resume}, {"shutdown", l_shutdown},
                                        {"close", l_close}, {NULL, NULL}};
     static const luaL_Reg fns[] = {{"connect", l_connect}, {NULL, NULL}};
-    luaL_newmetatable(L, TCP_MT);
-    luaL_newlib(L, methods);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_close);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    static const luaL_Reg meta[] = {{"__gc", l_close}, {NULL, NULL}};
+    bind_createmeta(L, TCP_MT, methods, meta);
     luaL_newlib(L, fns);
     return 1;
 }

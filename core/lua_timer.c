@@ -9,6 +9,7 @@
  * tick on after it. The smallest complete example of a sched op.
  */
 #include "gen.h"
+#include "bind.h"
 #include "lua_modules.h"
 #include "scheduler.h"
 
@@ -170,14 +171,9 @@ static int l_cancel(lua_State *L) {
 
 static int luaopen_nest_core_timer(lua_State *L) {
     static const luaL_Reg fns[] = {{"sleep", l_sleep}, {"at", l_at}, {"every", l_every}, {NULL, NULL}};
-    luaL_newmetatable(L, TIMER_MT);
-    lua_newtable(L);
-    lua_pushcfunction(L, l_cancel);
-    lua_setfield(L, -2, "cancel");
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    static const luaL_Reg methods[] = {{"cancel", l_cancel}, {NULL, NULL}};
+    static const luaL_Reg meta[] = {{"__gc", l_gc}, {NULL, NULL}};
+    bind_createmeta(L, TIMER_MT, methods, meta);
     luaL_newlib(L, fns);
     return 1;
 }

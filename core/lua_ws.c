@@ -23,8 +23,10 @@
  * stops above ws_opts.max_pending).
  */
 #include "app.h"
+#include "bind.h"
 #include "gen.h"
 #include "http_server.h"
+#include "json_out.h"
 #include "lua_http.h"
 #include "lua_modules.h"
 #include "metrics.h"
@@ -33,6 +35,7 @@
 
 #include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,9 +52,13 @@ typedef struct msg_task { mn_app *a; uint64_t id; } msg_task;
 static void task_done(sched_task *t, sched_status st, lua_State *co, int nres, void *ud) {
     (void)t; (void)nres;
     msg_task *m = ud;
-    if (st == SCHED_ERROR)
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"unhandled error in websocket handler\","
-                        "\"conn\":%llu}\n%s\n", (unsigned long long)m->id, lua_tostring(co, -1));
+    if (st == SCHED_ERROR) {
+        const char *e = lua_tostring(co, -1);
+        char f[8192];
+        size_t n = (size_t)snprintf(f, sizeof f, ",\"conn\":%llu,\"error\":", (unsigned long long)m->id);
+        json_out_str(f + n, sizeof f - n, e ? e : "?", e ? strlen(e) : 1);
+        json_out_log("error", "unhandled error in websocket handler", f);
+    }
     lws *s = app_slot_get(m->a, APP_SLOT_WS);
     if (s && m->id) ws_message_done(s->w, m->id);
     free(m);
@@ -137,36 +144,13 @@ static uint64_t check_id(lua_State *L, int idx) {
     return (uint64_t)v;
 }
 
-static unsigned opt_ms(lua_State *L, int idx, const char *k, unsigned def) {
-    lua_getfield(L, idx, k);
-    unsigned v = def;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) <= 0)
-            luaL_error(L, "bad option '%s' to 'accept' (positive number of seconds expected)", k);
-        v = (unsigned)(lua_tonumber(L, -1) * 1000.0);
-        if (v == 0) v = 1;
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-static size_t opt_size(lua_State *L, int idx, const char *k, size_t def) {
-    lua_getfield(L, idx, k);
-    size_t v = def;
-    if (!lua_isnil(L, -1)) {
-        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
-            luaL_error(L, "bad option '%s' to 'accept' (positive integer expected)", k);
-        v = (size_t)lua_tointeger(L, -1);
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
 typedef struct adopt_ctx { lws *s; const ws_opts *o; const char *user; uint64_t id; } adopt_ctx;
 
-static void on_taken(uv_tcp_t *tcp, const char *buffered, size_t n, void *ud) {
+static void release_held(void *held) { http_held_release(held); }
+
+static void on_taken(uv_tcp_t *tcp, http_held *held, const char *buffered, size_t n, void *ud) {
     adopt_ctx *c = ud;
-    c->id = ws_conn_adopt(c->s->w, tcp, buffered, n, c->o, c->user);
+    c->id = ws_conn_adopt(c->s->w, tcp, buffered, n, c->o, c->user, release_held, held);
 }
 
 /* accept(handle, key, opts) */
@@ -177,14 +161,17 @@ static int l_accept(lua_State *L) {
     luaL_checktype(L, 3, LUA_TTABLE);
     ws_opts o;
     ws_opts_default(&o);
-    o.max_message = opt_size(L, 3, "max_message", o.max_message);
-    o.queue_max = opt_size(L, 3, "queue_max", o.queue_max);
-    o.queue_bytes = opt_size(L, 3, "queue_bytes", o.queue_bytes);
-    o.max_pending = (unsigned)opt_size(L, 3, "max_pending", o.max_pending);
-    o.ping_interval_ms = opt_ms(L, 3, "ping_interval", o.ping_interval_ms);
-    o.pong_timeout_ms = opt_ms(L, 3, "pong_timeout", o.pong_timeout_ms);
-    o.close_timeout_ms = opt_ms(L, 3, "close_timeout", o.close_timeout_ms);
-    o.stall_timeout_ms = opt_ms(L, 3, "stall_timeout", o.stall_timeout_ms);
+    o.max_message = (size_t)bind_opt_integer(L, 3, "max_message", (lua_Integer)o.max_message,
+                                             1, LUA_MAXINTEGER);
+    o.queue_max = (size_t)bind_opt_integer(L, 3, "queue_max", (lua_Integer)o.queue_max,
+                                           1, LUA_MAXINTEGER);
+    o.queue_bytes = (size_t)bind_opt_integer(L, 3, "queue_bytes", (lua_Integer)o.queue_bytes,
+                                             1, LUA_MAXINTEGER);
+    o.max_pending = (unsigned)bind_opt_integer(L, 3, "max_pending", o.max_pending, 1, UINT_MAX);
+    o.ping_interval_ms = (unsigned)bind_opt_ms(L, 3, "ping_interval", o.ping_interval_ms, 4e6);
+    o.pong_timeout_ms = (unsigned)bind_opt_ms(L, 3, "pong_timeout", o.pong_timeout_ms, 4e6);
+    o.close_timeout_ms = (unsigned)bind_opt_ms(L, 3, "close_timeout", o.close_timeout_ms, 4e6);
+    o.stall_timeout_ms = (unsigned)bind_opt_ms(L, 3, "stall_timeout", o.stall_timeout_ms, 4e6);
     lua_getfield(L, 3, "user");
     const char *user = lua_tostring(L, -1);   /* kept on the stack */
     char accept[29];
@@ -194,7 +181,7 @@ static int l_accept(lua_State *L) {
         return 2;
     }
     lws *s = get_state(L);   /* may raise: before taking the request */
-    http_request *r = lua_http_take_request(L, 1);   /* ours now, whatever happens */
+    http_request *r = mn_http_take_request(L, 1);   /* ours now, whatever happens */
     if (!r) { lua_pushnil(L); lua_pushliteral(L, "the request has ended"); return 2; }
     char headers[160];
     int hl = snprintf(headers, sizeof headers,

@@ -8,8 +8,9 @@
  * or the user's script for `run`.
  */
 #include "app.h"
+#include "app_http.h"
 #include "gen.h"
-#include "lua_http.h"
+#include "json_out.h"
 #include "scheduler.h"
 
 #include <lauxlib.h>
@@ -75,7 +76,9 @@ static void on_signal(uv_signal_t *h, int signum) {
         if (M.app && M.serving && !M.stopping) app_reload(M.app, "signal", 0, NULL, NULL);
         return;
     }
-    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"shutting down\",\"signal\":%d}\n", signum);
+    char f[32];
+    snprintf(f, sizeof f, ",\"signal\":%d", signum);
+    json_out_log("info", "shutting down", f);
     stop_app(0);
 }
 
@@ -98,7 +101,7 @@ static void on_ready(mn_app *a, int status, const char *err, void *ud) {
         /* tell the operator where we are (and anything else boot wants to say) */
         mn_gen *g = app_current_gen(a);
         if (gen_push_hook(g, "on_listening") == LUA_TFUNCTION) {
-            lua_pushinteger(g->L, lua_http_port(a));
+            lua_pushinteger(g->L, app_http_port(a));
             sched_spawn(g, NULL, 1, NULL, NULL);
         } else {
             lua_pop(g->L, 1);

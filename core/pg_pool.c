@@ -9,6 +9,7 @@
  * Nothing here knows about Lua: lua_db.c is the binding.
  */
 #include "pg_pool.h"
+#include "json_out.h"
 #include "metrics.h"
 
 #include <errno.h>
@@ -119,33 +120,15 @@ static const char *trim_msg(char *buf, size_t n, const char *m) {
     return buf;
 }
 
-static void json_str(FILE *f, const char *s, size_t max) {
-    fputc('"', f);
-    for (size_t i = 0; s[i] && i < max; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 /* One JSON line on stderr, as nest.log writes them (no params: only the
  * statement's first 200 bytes and how long it took). */
 static void log_slow(const char *sql, double secs) {
-    uv_timeval64_t tv;
-    char ts[40] = "";
-    if (uv_gettimeofday(&tv) == 0) {
-        time_t t = (time_t)tv.tv_sec;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        size_t l = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(ts + l, sizeof ts - l, ".%03dZ", (int)(tv.tv_usec / 1000));
-    }
-    fprintf(stderr, "{\"time\":\"%s\",\"level\":\"warn\",\"msg\":\"slow query\",\"duration_ms\":%.1f,\"sql\":",
-            ts, secs * 1000.0);
-    json_str(stderr, sql ? sql : "", 200);
-    fputs("}\n", stderr);
+    char f[512];
+    size_t n = (size_t)snprintf(f, sizeof f, ",\"duration_ms\":%.1f,\"sql\":", secs * 1000.0);
+    if (!sql) sql = "";
+    size_t sl = strlen(sql);
+    json_out_str(f + n, sizeof f - n, sql, sl < 200 ? sl : 200);
+    json_out_log("warn", "slow query", f);
 }
 
 /* ---- metrics ------------------------------------------------------------ */

@@ -62,6 +62,8 @@ struct ws_conn {
     unsigned pending;
     member **ms; size_t nms, mscap;
     ws_conn *hnext, *prev, *next;
+    void (*on_gone)(void *ud);     /* the socket is closed (see ws_conn_adopt) */
+    void *gone_ud;
     void (*on_text)(const char *s, size_t n, void *ud);   /* detached only */
     void *text_ud;
 };
@@ -487,6 +489,7 @@ static void on_handle_closed(uv_handle_t *h) {
     if (c->next) c->next->prev = c->prev;
     w->nall--;
     wslay_event_context_free(c->ctx);
+    if (c->on_gone) c->on_gone(c->gone_ud);
     free(c->user);
     free(c);
     if (w->closing && !w->nall) {
@@ -587,13 +590,17 @@ static unsigned tick_ms(const ws_opts *o) {
 static void free_handle(uv_handle_t *h) { free(h); }
 
 uint64_t ws_conn_adopt(ws_app *w, uv_tcp_t *tcp, const char *buffered, size_t n,
-                       const ws_opts *o, const char *user) {
+                       const ws_opts *o, const char *user,
+                       void (*on_gone)(void *ud), void *gone_ud) {
     ws_conn *c = w->closing ? NULL : conn_new(o);
     if (!c || (user && !(c->user = strdup(user)))) {
         if (c) { wslay_event_context_free(c->ctx); free(c); }
         uv_close((uv_handle_t *)tcp, free_handle);
+        if (on_gone) on_gone(gone_ud);   /* closing: its count can go now */
         return 0;
     }
+    c->on_gone = on_gone;
+    c->gone_ud = gone_ud;
     c->w = w;
     c->tcp = tcp;
     c->id = ++w->next_id;

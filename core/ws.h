@@ -59,10 +59,13 @@ void ws_app_close(ws_app *w);
 int ws_accept_key(const char *key, size_t n, char out[29]);
 
 /* Adopt an upgraded socket (ownership passes here, see http_request_upgrade)
- * with the bytes already read after the request. user may be NULL. Returns
- * the new id, or 0 on failure (the socket is closed). */
+ * with the bytes already read after the request. user may be NULL. on_gone
+ * (may be NULL) is called once with gone_ud when the socket is closed, also
+ * on failure: the HTTP server's hold on the connection's count is released
+ * there. Returns the new id, or 0 on failure (the socket is closed). */
 uint64_t ws_conn_adopt(ws_app *w, uv_tcp_t *tcp, const char *buffered, size_t n,
-                       const ws_opts *o, const char *user);
+                       const ws_opts *o, const char *user,
+                       void (*on_gone)(void *ud), void *gone_ud);
 
 /* 0, -ENOENT (no such open connection), -ENOBUFS (queue overflow: the
  * connection was closed with 1008), -EMSGSIZE, -ENOMEM. */

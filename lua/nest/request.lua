@@ -64,6 +64,15 @@ function Request:header(name)
   return self.headers[name:lower()]
 end
 
+-- The token of an `Authorization: Bearer <token>` header, or nil. The one
+-- rule for every reader (auth, /metrics, /ws): the scheme is
+-- case-insensitive (RFC 9110 §11.1), the token has no spaces, and
+-- whitespace around it is allowed.
+function Request:bearer()
+  local authz = self.headers.authorization
+  return authz and authz:match("^%s*[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$") or nil
+end
+
 function Request:cookies()
   local c = rawget(self, "_cookies")
   if c then return c end

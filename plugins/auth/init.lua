@@ -60,8 +60,7 @@ end
 
 -- The credential a request carries: raw, kind, via (nil when none).
 local function credential(req, route)
-  local authz = req.headers.authorization
-  local raw = authz and authz:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
+  local raw = req:bearer()
   -- other schemes (the /metrics token...) are left to their routes
   if raw then return raw, "api", "bearer" end
   if route.opts.query_token then

@@ -8,9 +8,7 @@ local M = {}
 
 local function token_ok(req, token)
   if type(token) ~= "string" or token == "" then return false end
-  local auth = req.headers.authorization
-  if not auth then return false end
-  local given = auth:match("^[Bb]earer%s+(%S+)%s*$")
+  local given = req:bearer()
   if not given then return false end
   return crypto.equal(given, token)
 end

@@ -26,17 +26,12 @@ local config = require "nest.config"
 
 local plugin = { name = "ws", version = "1.1.0", priority = 900 }
 
-local function bearer(req)
-  local a = req.headers.authorization
-  return a and a:match("^[Bb]earer%s+(%S+)$") or nil
-end
-
 local function test_user(req, cfg)
   local wcfg = cfg.websocket or {}
   local want = wcfg.test_token
   if type(want) ~= "string" or want == "" then return nil end
   local q = req:query_params()
-  local given = q.token or bearer(req)
+  local given = q.token or req:bearer()
   if given ~= want then return nil end
   local user = q.user
   if type(user) ~= "string" or not user:match("^[%w_%-]+$") or #user > 64 then
