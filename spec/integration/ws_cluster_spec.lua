@@ -82,21 +82,26 @@ describe("websocket broadcast across instances", function()
     }
     for _, c in ipairs(members) do subscribe(c, room) end
     local sa, sb = new_client(a, "sa"), new_client(b, "sb")   -- not members
-    -- hello from A, then markers alternating between the instances: a copy
-    -- an instance delivered a second time (its own message coming back
-    -- through its subscription) would arrive before the next marker from
-    -- the other instance, which travels the same Redis connection after it
-    assert.equal(2, shout(sa, room, "hello", { n = 1 }))
-    assert.equal(2, shout(sb, room, "mark", "B1"))
-    assert.equal(2, shout(sa, room, "mark", "A1"))
-    assert.equal(2, shout(sb, room, "mark", "B2"))
-    for i, c in ipairs(members) do
-      local got = {}
-      for _ = 1, 4 do
+    -- hello from A, then markers alternating between the instances, each
+    -- sent once every member has the one before (a member on A gets A's own
+    -- messages at once and B's through Redis: sent back to back, they could
+    -- cross). A copy an instance delivered a second time (its own message
+    -- coming back through its subscription) would be read in place of the
+    -- next marker, or be left over at the end.
+    local got = {}
+    for i = 1, #members do got[i] = {} end
+    local function everyone_gets()
+      for i, c in ipairs(members) do
         local m = assert(c:recv_event(5), "member " .. i .. ": a message is missing")
-        got[#got + 1] = m.event .. ":" .. (m.event == "hello" and tostring(m.data.n) or m.data)
+        got[i][#got[i] + 1] = m.event .. ":" .. (m.event == "hello" and tostring(m.data.n) or m.data)
       end
-      assert.same({ "hello:1", "mark:B1", "mark:A1", "mark:B2" }, got)
+    end
+    assert.equal(2, shout(sa, room, "hello", { n = 1 })); everyone_gets()
+    assert.equal(2, shout(sb, room, "mark", "B1")); everyone_gets()
+    assert.equal(2, shout(sa, room, "mark", "A1")); everyone_gets()
+    assert.equal(2, shout(sb, room, "mark", "B2")); everyone_gets()
+    for i = 1, #members do
+      assert.same({ "hello:1", "mark:B1", "mark:A1", "mark:B2" }, got[i])
     end
     -- and nothing after the last marker: the next message each member gets
     -- is the answer to its own request
