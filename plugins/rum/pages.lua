@@ -1,5 +1,13 @@
 -- plugins/rum/pages.lua — the page labels RUM reports may carry: the web
--- UI's pages. static/src/routes.js PAGE_KEYS is the owner of the list;
--- spec/plugins/rum_admin_spec.lua fails when the two differ.
-return { ["/"] = true, ["/library"] = true, ["/requests"] = true, ["/youtube"] = true,
-         ["/admin"] = true, ["/settings"] = true, ["/signin"] = true, ["/setup"] = true }
+-- UI's pages. One list, static/src/page-keys.json, owned by the web UI
+-- (routes.js imports it into the bundle); read here when the plugin loads.
+local json = require "nest.json"
+
+local path = require("nest.core.app").info().root .. "/static/src/page-keys.json"
+local f = assert(io.open(path, "r"), "plugins/rum: cannot read " .. path)
+local list = json.decode(f:read("a"))
+f:close()
+
+local pages = {}
+for _, key in ipairs(list) do pages[key] = true end
+return pages

@@ -84,12 +84,13 @@ describe("plugins/rum stored aggregates and GET /admin/rum", function()
     assert.equal(4, page_of(r.json, "/library").metrics.LCP.count)
   end)
 
-  it("accepts exactly the web UI's page keys (static/src/routes.js PAGE_KEYS)", function()
-    local src = h.read_file(h.root .. "/static/src/routes.js")
-    local list = assert(src:match("export const PAGE_KEYS = %[([^%]]*)%]"), "no PAGE_KEYS in routes.js")
+  it("accepts exactly the web UI's page keys (static/src/page-keys.json, which routes.js exports)", function()
     local ui = {}
-    for k in list:gmatch("'([^']*)'") do ui[k] = true end
+    for _, k in ipairs(require("nest.json").decode(h.read_file(h.root .. "/static/src/page-keys.json"))) do
+      ui[k] = true
+    end
     assert.same(ui, require("plugins.rum.pages"))
+    assert.truthy(h.read_file(h.root .. "/static/src/routes.js"):find("from './page-keys.json'", 1, true))
   end)
 
   it("takes p75 within the bucket, and the lower bound in the last one", function()

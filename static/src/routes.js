@@ -14,9 +14,10 @@ export const ROUTES = [
   { path: '/settings', key: 'settings', title: 'Settings', icon: 'gear', menu: true },
 ];
 
-// The RUM endpoint's list (plugins/rum/init.lua PAGES) must match this one;
-// spec/e2e checks the server accepts each of these as itself.
-export const PAGE_KEYS = ['/', '/library', '/requests', '/youtube', '/admin', '/settings', '/signin', '/setup'];
+// One list for the UI and the RUM endpoint (plugins/rum/pages.lua reads the
+// same file); spec/e2e checks the server accepts each of these as itself.
+import PAGE_KEYS from './page-keys.json';
+export { PAGE_KEYS };
 
 export function findRoute(pathname) {
   if (pathname === '/' || pathname === '') return ROUTES[0];
