@@ -146,9 +146,12 @@ describe("anonymous rate limits", function()
     -- lookups (one each, and a session refresh) on top
     assert.is_true(q <= 100 + 120 + 30 + 2 * rounds + 10, ("%d queries"):format(q))
     assert.is_true(worst < 0.5, ("the signed-in user waited %.0f ms"):format(worst * 1000))
-    -- under ASan its quarantine (256 MiB by default) keeps freed memory resident
-    local bound = (32 + (hh.sanitized() and 256 or 0)) * 1048576
-    assert.is_true(grown < bound, ("RSS grew %.0f MiB"):format(grown / 1048576))
+    -- under ASan freed memory stays resident (quarantine, allocator caches:
+    -- +111 to +378 MiB seen), so the bound holds for the plain build only,
+    -- as in the WebSocket flood spec
+    if not hh.sanitized() then
+      assert.is_true(grown < 32 * 1048576, ("RSS grew %.0f MiB"):format(grown / 1048576))
+    end
   end)
 
   it("puts every public /api route of the default plugins behind a limit", function()
