@@ -12,17 +12,14 @@ cd "$ROOT"
 source scripts/lib/deps.sh
 source scripts/lib/build.sh
 source scripts/lib/services.sh
+source bench/lib.sh
 DUR=${1:-10}
 CONNS=${2:-32}
-mn_apt_install wrk
-mn_build "$ROOT/build"
-mn_services_up "$ROOT/.data" test >/dev/null
-mn_fresh_test_db >/dev/null
+mn_bench_prepare wrk
 
 WORK=$(mktemp -d /tmp/medianest-bench-library.XXXXXX)
 cleanup() { kill "$(cat "$WORK/mn.pid" 2>/dev/null)" 2>/dev/null || true; mn_drop_test_db; rm -rf "$WORK"; }
 trap cleanup EXIT
-wait_http() { for _ in $(seq 1 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.05; done; return 1; }
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 "$ROOT/build/medianest" migrate >/dev/null

@@ -18,12 +18,10 @@ cd "$ROOT"
 source scripts/lib/deps.sh
 source scripts/lib/build.sh
 source scripts/lib/services.sh
+source bench/lib.sh
 DUR=${1:-10}
 CONNS=${2:-32}
-mn_apt_install wrk nginx-light libnginx-mod-http-lua lua-cjson
-mn_build "$ROOT/build"
-mn_services_up "$ROOT/.data" test >/dev/null
-mn_fresh_test_db >/dev/null
+mn_bench_prepare wrk nginx-light libnginx-mod-http-lua lua-cjson
 
 WORK=$(mktemp -d /tmp/medianest-bench-status.XXXXXX)
 cleanup() {
@@ -34,7 +32,6 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null ||
   echo $((20000 + RANDOM % 20000)); }
-wait_http() { for _ in $(seq 1 200); do curl -sf -o /dev/null "$@" && return 0; sleep 0.05; done; return 1; }
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 MN_PORT=$(free_port)
