@@ -20,6 +20,15 @@ MN_DEPS_PACKAGES=(
   wrk curl ca-certificates valgrind
 )
 
+# What the operations specs and the load runner drive for real: nginx (the
+# load balancer in front of two instances, the reverse-proxy example, and
+# OpenResty's Lua module for bench/), Caddy (the other proxy example),
+# systemd-analyze (the unit file), promtool (the Prometheus scrape config),
+# gnuplot (the load runs' plots), openssl (test certificates).
+MN_OPS_PACKAGES=(
+  nginx libnginx-mod-http-lua caddy systemd prometheus gnuplot-nox openssl
+)
+
 # fonts-liberation: chromium only recommends a font, and headless pages laid
 # out without any font measure text as zero-width.
 MN_BROWSER_PACKAGES=(chromium chromium-driver fonts-liberation)
@@ -72,6 +81,10 @@ mn_apt_install() {
 
 mn_install_deps() {
   mn_apt_install "${MN_DEPS_PACKAGES[@]}"
+}
+
+mn_install_ops_deps() {
+  mn_apt_install "${MN_OPS_PACKAGES[@]}"
 }
 
 # Node may come from somewhere other than Debian (a NodeSource build that
