@@ -406,6 +406,10 @@ end
 
 function execute(ctx, job)
   local row = job.row
+  -- every row the API makes has its folder; one written by hand may not
+  if type(job.out_dir) ~= "string" then
+    return finish(ctx, job, "failed", "the download has no output folder", "disk")
+  end
   for _, d in ipairs({ job.out_dir, job.staging }) do
     local ok, err = files.mkdir(d)
     if not ok then return finish(ctx, job, "failed", "cannot create the folder: " .. tostring(err), "disk") end
