@@ -169,7 +169,7 @@ export const scenarios = [
     },
   },
   {
-    name: 'library: a 5-second continuous scroll of the grid has no long task over 50 ms and a small DOM',
+    name: 'library: a continuous scroll of the whole grid (300 frames) has no long task over 50 ms and a small DOM',
     timeout: 60000,
     async run(t) {
       const page = await signedIn(t, 'friend', { viewport: { width: 1440, height: 900 } });
@@ -187,13 +187,17 @@ export const scenarios = [
         new PerformanceObserver((l) => { for (const e of l.getEntries()) longtasks.push(e.duration); }).observe({ type: 'longtask' });
         const t0 = performance.now();
         let frames = 0; let maxCards = 0; let worst = 0; let last = t0;
-        const speed = (document.documentElement.scrollHeight - innerHeight) / 5000;   // the whole grid in 5 s
+        // the whole grid in 300 frames (5 s at 60 fps), the same distance each
+        // frame: a loaded machine gives fewer frames a second, and scrolling by
+        // the clock would make each frame jump further and do more work
+        const FRAMES = 300;
+        const perFrame = (document.documentElement.scrollHeight - innerHeight) / FRAMES;
         function step(now) {
           frames++;
           worst = Math.max(worst, now - last); last = now;
-          window.scrollTo(0, (now - t0) * speed);
+          window.scrollTo(0, frames * perFrame);
           maxCards = Math.max(maxCards, document.querySelectorAll('.lib-grid .lib-card').length);
-          if (now - t0 < 5000) requestAnimationFrame(step);
+          if (frames < FRAMES) requestAnimationFrame(step);
           else resolve({ frames, ms: now - t0, maxCards, worstFrame: worst, nodes: document.getElementsByTagName('*').length, longtasks });
         }
         requestAnimationFrame(step);

@@ -36,11 +36,16 @@ export const scenarios = [
       const deadline = Date.now() + 60000;
       let status = '';
       while (Date.now() < deadline) {
-        status = await row.getAttribute('data-status');
+        // one snapshot of the row: the bar can vanish between two locator calls
+        // when the download ends, and a locator then waits for it
+        const snap = await row.evaluate((el) => ({
+          status: el.getAttribute('data-status'),
+          value: el.querySelector('[data-testid="yt-progress"]')?.getAttribute('value') ?? null,
+        }));
+        status = snap.status;
         if (status === 'completed' || status === 'failed') break;
-        const bar = row.getByTestId('yt-progress');
-        if (await bar.count()) {
-          const v = await bar.getAttribute('value');
+        if (snap.value !== null) {
+          const v = snap.value;
           if (!seen.has(v) && Number(v) > 0 && Number(v) < 100 && ![...seen].some((x) => Number(x) > 0 && Number(x) < 100)) {
             await t.screenshot(page, 'youtube-progress');
           }
