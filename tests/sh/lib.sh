@@ -13,6 +13,7 @@
 #                         DIR/out.log, stderr (the JSON log) in DIR/err.log; waits for the
 #                         "listening" line, sets T_PID and T_URL
 #   t_stop                SIGTERM the server t_serve started and wait for it
+#   t_setup_token DIR     the one-time setup token serve prints (after "listening": waits for it)
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=../../scripts/lib/services.sh
 source "$T_ROOT/scripts/lib/services.sh"
@@ -58,4 +59,10 @@ t_stop() {
   kill -TERM "$T_PID" 2>/dev/null
   wait "$T_PID" 2>/dev/null
   T_PID=""
+}
+
+_t_setup_line() { grep -q '^setup: open ' "$1/out.log" 2>/dev/null; }
+t_setup_token() {
+  t_wait 10 _t_setup_line "$1" || return 1
+  sed -n 's/^setup: open .*token=\([^ ]*\)$/\1/p' "$1/out.log" | head -n 1
 }

@@ -33,7 +33,7 @@ return {
 }
 LUA
 ok "medianest serves behind the proxy settings" 't_serve "$TMP/mn" -c "$TMP/config.lua" --demo'
-SETUP=$(sed -n 's/^setup: open .*token=\([^ ]*\)$/\1/p' "$TMP/mn/out.log")
+SETUP=$(t_setup_token "$TMP/mn")
 ok "the setup link is on the public (https) URL" 'grep -q "^setup: open $B/setup?token=" "$TMP/mn/out.log"'
 
 # curl through the proxy; the client address is a loopback alias of our choice.
@@ -58,7 +58,7 @@ check_proxy() {
     "$B/api/v1/auth/plex/pin")
   SETUP=""   # single use
   id=$(jq -r '.id // empty' <<<"$pin"); code=$(jq -r '.code // empty' <<<"$pin")
-  ok "$name: a sign-in starts (PIN made)" '[ -n "$id" ] && [ -n "$code" ]'
+  ok "$name: a sign-in starts (PIN made)" '[ -n "$id" ] && [ -n "$code" ] || { echo "#   $pin"; false; }'
   pc -o /dev/null -H 'Content-Type: application/json' -d "{\"code\":\"$code\",\"user\":\"owner\"}" \
     "$B/demo/plextv/auth/approve"
   pc -c "$jar" -b "$jar" -D "$TMP/$name.done.h" -o "$TMP/$name.done" "$B/api/v1/auth/plex/pin/$id"
