@@ -88,6 +88,16 @@ ok "the key is in the data archive, and the caches and pid file are not" \
   'tar -tzf "$BK/data.tar.gz" | grep -qx "./secret.key" && ! tar -tzf "$BK/data.tar.gz" | grep -qE "^\./(images|cache)/|medianest\.pid"'
 ok "only root can read the backup" '[ "$(stat -c %a "$BK")" = 700 ]'
 
+# A key given in the configuration (not a file) is written into the backup.
+KEY=$(openssl rand -hex 32)
+sed "s/^return {/return {\n  secret_key = \"$KEY\",/" "$TMP/config.lua" >"$TMP/config-key.lua"
+BK2=$("$T_ROOT/scripts/backup" -c "$TMP/config-key.lua" "$TMP/backups-key" 2>/dev/null)
+ok "with secret_key configured, the backup carries that key and says so" \
+  '[ "$(cat "$BK2/secret_key" 2>/dev/null)" = "$KEY" ] && grep -qx "key secret_key" "$BK2/MANIFEST"'
+BK3=$("$T_ROOT/scripts/backup" -c "$TMP/config.lua" --no-key "$TMP/backups-nokey" 2>/dev/null)
+ok "--no-key leaves the key file out" \
+  '[ -d "$BK3" ] && ! tar -tzf "$BK3/data.tar.gz" | grep -qx "./secret.key" && grep -qx "key left-out" "$BK3/MANIFEST"'
+
 # --- destroy -------------------------------------------------------------------
 t_stop
 "${PSQL[@]}" -d "$ADMIN_URL" -U postgres -c "DROP DATABASE medianest WITH (FORCE)"
