@@ -12,7 +12,7 @@
 #   t_serve DIR ARGS...   start `medianest serve ARGS` with data_dir DIR/data, stdout in
 #                         DIR/out.log, stderr (the JSON log) in DIR/err.log; waits for the
 #                         "listening" line, sets T_PID and T_URL
-#   t_stop                SIGTERM the server t_serve started and wait for it
+#   t_stop                SIGTERM the server t_serve started and wait for it (SIGKILL after 20 s)
 #   t_setup_token DIR     the one-time setup token serve prints (after "listening": waits for it)
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=../../scripts/lib/services.sh
@@ -54,9 +54,11 @@ t_serve() {
   fi
   T_URL=$(sed -n 's/^MediaNest listening on \(http:[^ ]*\)\/$/\1/p' "$dir/out.log" | head -n 1)
 }
-t_stop() {
+_t_gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]; }
+t_stop() {   # SIGTERM, the drain (http.drain_timeout, 10 s) and a margin; then SIGKILL
   [ -n "${T_PID:-}" ] || return 0
   kill -TERM "$T_PID" 2>/dev/null
+  t_wait 20 _t_gone "$T_PID" || { echo "# serve ignored SIGTERM for 20 s: killed"; kill -KILL "$T_PID" 2>/dev/null; }
   wait "$T_PID" 2>/dev/null
   T_PID=""
 }
