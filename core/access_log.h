@@ -25,7 +25,7 @@ typedef struct access_entry {
     size_t bytes;
     const char *id;             /* the request id */
     const char *user;           /* NULL: "userId":null */
-    const char *ip;
+    const char *ip;             /* the client: the peer, or whom a trusted proxy forwarded for */
     int slow;
 } access_entry;
 

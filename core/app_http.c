@@ -69,7 +69,8 @@ static void on_done(sched_task *t, sched_status st, lua_State *co, int nres, voi
     int base = lua_gettop(co) - nres + 1;
     const char *route = nres >= 4 ? lua_tostring(co, base + 3) : NULL;
     const char *user = nres >= 5 ? lua_tostring(co, base + 4) : NULL;
-    http_request_set_meta(r, route, user);
+    const char *client_ip = nres >= 7 ? lua_tostring(co, base + 6) : NULL;
+    http_request_set_meta(r, route, user, client_ip);
     if (b->streaming) { http_response_end(r); return; }
     int status = nres >= 1 && lua_isinteger(co, base) ? (int)lua_tointeger(co, base) : 500;
     if (status < 100 || status > 599) status = 500;

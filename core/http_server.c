@@ -52,6 +52,7 @@ struct http_request {
     uint64_t start_ns;
     char id[65];
     char *route, *user;
+    char *client_ip;                     /* set_meta: the client behind a trusted proxy */
     void *ud;
     int status;
     size_t bytes_out;
@@ -246,7 +247,8 @@ static void access_log(http_request *r) {
     http_server *s = r->c->s;
     if (!s->lim.access_log || !s->log_write) return;
     uint64_t ns = now_ns() - r->start_ns;
-    access_entry e = { r->method, r->route, 0, r->status, ns, r->bytes_out, r->id, r->user, r->c->ip,
+    access_entry e = { r->method, r->route, 0, r->status, ns, r->bytes_out, r->id, r->user,
+                       r->client_ip ? r->client_ip : r->c->ip,
                        (double)ns / 1e9 > s->lim.slow_request_s };
     if (r->route) e.route_len = strlen(r->route);
     else e.route = http_request_path(r, &e.route_len);
@@ -549,6 +551,7 @@ static void request_free(http_request *r) {
     free(r->body);
     free(r->route);
     free(r->user);
+    free(r->client_ip);
     free(r);
 }
 
@@ -1190,9 +1193,10 @@ uint64_t http_request_start_ns(http_request *r) { return r->start_ns; }
 void *http_request_userdata(http_request *r) { return r->ud; }
 void http_request_set_userdata(http_request *r, void *p) { r->ud = p; }
 
-void http_request_set_meta(http_request *r, const char *route, const char *user) {
+void http_request_set_meta(http_request *r, const char *route, const char *user, const char *client_ip) {
     if (route) { free(r->route); r->route = strdup(route); }
     if (user) { free(r->user); r->user = strdup(user); }
+    if (client_ip) { free(r->client_ip); r->client_ip = strdup(client_ip); }
 }
 
 const char *http_request_route(http_request *r) {

@@ -99,8 +99,10 @@ const char *http_request_ip(http_request *r);              /* NUL-terminated */
 int http_request_http_minor(http_request *r);
 int http_request_is_head(http_request *r);
 uint64_t http_request_start_ns(http_request *r);
-/* For the access log and metrics: the route pattern and the user id. Copied. */
-void http_request_set_meta(http_request *r, const char *route, const char *user);
+/* For the access log and metrics: the route pattern, the user id and the
+ * client's address when it is not the TCP peer's (X-Forwarded-For from a
+ * trusted proxy, resolved in Lua); NULL leaves a field as it is. Copied. */
+void http_request_set_meta(http_request *r, const char *route, const char *user, const char *client_ip);
 /* The route set above; "static" for a file the server answered itself
  * before on_request; NULL when neither (no route matched). */
 const char *http_request_route(http_request *r);

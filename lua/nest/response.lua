@@ -91,8 +91,12 @@ function Response:stream(code, content_type)
   return function(chunk) return http.write(handle, chunk) end
 end
 
+-- The 7th value is the client's address for the access log, when it is not
+-- the TCP peer's (a trusted proxy's X-Forwarded-For, see nest.clientip).
 function Response:finish(route, user)
-  return self.code, self.headers, self.body, route, user, self.file_path
+  local req = self.req
+  local client_ip = req and req.ip ~= req.peer_ip and req.ip or nil
+  return self.code, self.headers, self.body, route, user, self.file_path, client_ip
 end
 
 M.Response = Response

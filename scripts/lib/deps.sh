@@ -24,9 +24,10 @@ MN_DEPS_PACKAGES=(
 # load balancer in front of two instances, the reverse-proxy example, and
 # OpenResty's Lua module for bench/), Caddy (the other proxy example),
 # systemd-analyze (the unit file), promtool (the Prometheus scrape config),
-# gnuplot (the load runs' plots), openssl (test certificates).
+# gnuplot (the load runs' plots), openssl (test certificates), python3 (the
+# proxy test's WebSocket probe over TLS), jq (the operator-guide tests read JSON).
 MN_OPS_PACKAGES=(
-  nginx libnginx-mod-http-lua caddy systemd prometheus gnuplot-nox openssl
+  nginx libnginx-mod-http-lua caddy systemd prometheus gnuplot-nox openssl python3 jq
 )
 
 # fonts-liberation: chromium only recommends a font, and headless pages laid

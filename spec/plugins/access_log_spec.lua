@@ -84,3 +84,25 @@ describe("access log at exit", function()
     assert.is_table(found, "the last line was lost at exit")
   end)
 end)
+
+describe("access log behind a trusted proxy", function()
+  local app
+  setup(function() app = h.start({ config = { trusted_proxies = { "127.0.0.1" } } }) end)
+  teardown(function() if app then app:stop() end end)
+
+  local function logged(id)
+    return h.wait_until(function() return lines_with(app, id)[1] end, 5, 0.02, "the line for " .. id)
+  end
+
+  it("logs the client the proxy forwarded for, not the proxy", function()
+    local c = app:client()
+    assert.equal(200, c:get("/health", { headers = { ["X-Request-Id"] = "fwd-1",
+      ["X-Forwarded-For"] = "203.0.113.7" } }).status)
+    assert.equal("203.0.113.7", logged("fwd-1").ip)
+  end)
+
+  it("logs the peer when nothing was forwarded", function()
+    assert.equal(200, app:client():get("/health", { headers = { ["X-Request-Id"] = "fwd-2" } }).status)
+    assert.equal("127.0.0.1", logged("fwd-2").ip)
+  end)
+end)
